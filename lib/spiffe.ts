@@ -1,4 +1,4 @@
-import { LanyardError } from './errors.ts';
+import { LanyardError, type CoreErrorCode } from './errors.ts';
 
 /** A parsed, validated SPIFFE ID. `toString()` gives its one canonical form. */
 export interface SpiffeId {
@@ -26,7 +26,7 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const SERVICE_ACCOUNT = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function invalid(message: string, value: string): never {
-  throw new LanyardError('ERR_SPIFFE_ID_INVALID', message, { value: value.slice(0, 256) });
+  throw new LanyardError<CoreErrorCode>('ERR_SPIFFE_ID_INVALID', message, { value: value.slice(0, 256) });
 }
 
 /** Validates a trust domain name (SPIFFE spec: lowercase letters, digits, '.', '-', '_'). */
