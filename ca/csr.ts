@@ -1,0 +1,133 @@
+import { verify, type KeyObject } from 'node:crypto';
+import { bytesOf, children, contentOf, oidToString, readElement, TAG, type Element } from './der.ts';
+import { caError } from './errors.ts';
+
+/**
+ * A structurally valid PKCS#10 CSR whose key type and size are acceptable. Its signature is
+ * checked later by verifyCsrSignature, with the key that the leaf's native parse decodes.
+ * Names, attributes and extensions are never read: identity comes from the caller.
+ */
+export interface ParsedCsr {
+  /** The SubjectPublicKeyInfo, DER, copied verbatim into the leaf. */
+  readonly spki: Buffer;
+  readonly keyType: 'ec' | 'rsa';
+  /** The signed CertificationRequestInfo. */
+  readonly info: Buffer;
+  readonly hash: string;
+  readonly signature: Buffer;
+}
+
+export const DEFAULT_MAX_CSR_BYTES = 8192;
+
+const SIGNATURE_HASHES: Readonly<Record<string, { hash: string; key: 'ec' | 'rsa' }>> = {
+  '1.2.840.10045.4.3.2': { hash: 'sha256', key: 'ec' },
+  '1.2.840.10045.4.3.3': { hash: 'sha384', key: 'ec' },
+  '1.2.840.10045.4.3.4': { hash: 'sha512', key: 'ec' },
+  '1.2.840.113549.1.1.11': { hash: 'sha256', key: 'rsa' },
+  '1.2.840.113549.1.1.12': { hash: 'sha384', key: 'rsa' },
+  '1.2.840.113549.1.1.13': { hash: 'sha512', key: 'rsa' },
+};
+
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const ACCEPTED_CURVES: Readonly<Record<string, string>> = {
+  '1.2.840.10045.3.1.7': 'prime256v1',
+  '1.3.132.0.34': 'secp384r1',
+};
+const MIN_RSA_BITS = 2048;
+// A ceiling too: verifying with a huge modulus is a cheap way to burn the CA's CPU.
+const MAX_RSA_BITS = 8192;
+
+function malformed(reason: string): never {
+  throw caError('ERR_CA_CSR_INVALID', 'CSR is malformed', { reason });
+}
+
+function weak(message: string, detail: Record<string, unknown>): never {
+  throw caError('ERR_CA_KEY_WEAK', message, detail);
+}
+
+function rsaModulusBits(der: Buffer, keyBits: Element): number {
+  const key = contentOf(der, keyBits).subarray(1);
+  const [modulus] = children(key, readElement(key, 0));
+  if (!modulus || modulus.tag !== TAG.INTEGER) malformed('RSA key');
+  let bytes = contentOf(key, modulus);
+  while (bytes.length > 0 && bytes[0] === 0) bytes = bytes.subarray(1);
+  return bytes.length === 0 ? 0 : (bytes.length - 1) * 8 + (32 - Math.clz32(bytes[0]!));
+}
+
+/** Reads the key type from the SPKI and refuses anything but P-256, P-384 and RSA 2048..8192. */
+function keyTypeOf(der: Buffer, spki: Element): 'ec' | 'rsa' {
+  const [algorithm, keyBits] = children(der, spki);
+  if (!algorithm || algorithm.tag !== TAG.SEQUENCE || !keyBits || keyBits.tag !== TAG.BIT_STRING) {
+    malformed('SubjectPublicKeyInfo');
+  }
+  const [id, parameters] = children(der, algorithm);
+  if (!id || id.tag !== TAG.OID) malformed('key algorithm');
+  const keyAlgorithm = oidToString(contentOf(der, id));
+  if (keyAlgorithm === EC_PUBLIC_KEY) {
+    const curve = parameters?.tag === TAG.OID ? oidToString(contentOf(der, parameters)) : 'explicit';
+    if (!ACCEPTED_CURVES[curve]) weak('ECDSA keys must be on P-256 or P-384', { curve });
+    return 'ec';
+  }
+  if (keyAlgorithm === RSA_ENCRYPTION) {
+    const bits = rsaModulusBits(der, keyBits);
+    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) weak('RSA keys must have 2048 to 8192 bits', { bits });
+    return 'rsa';
+  }
+  weak('key must be ECDSA P-256, P-384 or RSA >= 2048', { algorithm: keyAlgorithm });
+}
+
+function parse(der: Buffer): ParsedCsr {
+  const root = readElement(der, 0);
+  if (root.tag !== TAG.SEQUENCE || root.end !== der.length) malformed('not one DER SEQUENCE');
+  const [info, algorithm, signature, ...extra] = children(der, root);
+  if (!info || !algorithm || !signature || extra.length > 0) malformed('CertificationRequest shape');
+  if (info.tag !== TAG.SEQUENCE || algorithm.tag !== TAG.SEQUENCE || signature.tag !== TAG.BIT_STRING) {
+    malformed('CertificationRequest types');
+  }
+  const [version, subject, spki] = children(der, info);
+  if (!version || version.tag !== TAG.INTEGER || !contentOf(der, version).equals(Buffer.of(0))) {
+    malformed('version');
+  }
+  if (!subject || subject.tag !== TAG.SEQUENCE || !spki || spki.tag !== TAG.SEQUENCE)
+    malformed('subject or key');
+  const keyType = keyTypeOf(der, spki);
+  const [algorithmOid] = children(der, algorithm);
+  if (!algorithmOid || algorithmOid.tag !== TAG.OID) malformed('signature algorithm');
+  const scheme = SIGNATURE_HASHES[oidToString(contentOf(der, algorithmOid))];
+  if (!scheme || scheme.key !== keyType) malformed('unsupported signature algorithm');
+  const bits = contentOf(der, signature);
+  if (bits.length < 2 || bits[0] !== 0) malformed('signature bit string');
+  return {
+    spki: Buffer.from(bytesOf(der, spki)),
+    keyType,
+    info: bytesOf(der, info),
+    hash: scheme.hash,
+    signature: bits.subarray(1),
+  };
+}
+
+/** Parses a PKCS#10 CSR (DER) and checks its size, shape and key; see ParsedCsr. */
+export function parseCsr(der: Buffer, maxBytes = DEFAULT_MAX_CSR_BYTES): ParsedCsr {
+  if (der.length === 0) malformed('empty');
+  if (der.length > maxBytes) {
+    throw caError('ERR_CA_CSR_INVALID', `CSR is larger than ${maxBytes} bytes`, { bytes: der.length });
+  }
+  try {
+    return parse(der);
+  } catch (error) {
+    if (error instanceof RangeError) malformed(error.message);
+    throw error;
+  }
+}
+
+/** The proof of possession: the CSR is signed by the private key of the key it carries. */
+export function verifyCsrSignature(csr: ParsedCsr, publicKey: KeyObject): void {
+  let valid = false;
+  try {
+    valid = verify(csr.hash, csr.info, { key: publicKey, dsaEncoding: 'der' }, csr.signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw caError('ERR_CA_CSR_INVALID', 'CSR signature does not verify');
+}

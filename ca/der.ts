@@ -1,0 +1,119 @@
+// A minimal DER encoder and reader: just what the leaf template and the CSR parser need.
+// A generic ASN.1 library costs more per certificate than the signature itself.
+
+export const TAG = Object.freeze({
+  INTEGER: 0x02,
+  BIT_STRING: 0x03,
+  OCTET_STRING: 0x04,
+  NULL: 0x05,
+  OID: 0x06,
+  UTC_TIME: 0x17,
+  GENERALIZED_TIME: 0x18,
+  SEQUENCE: 0x30,
+  SET: 0x31,
+});
+
+function lengthBytes(length: number): Buffer {
+  if (length < 0x80) return Buffer.of(length);
+  if (length < 0x100) return Buffer.of(0x81, length);
+  if (length < 0x10000) return Buffer.of(0x82, length >> 8, length & 0xff);
+  if (length < 0x1000000) return Buffer.of(0x83, length >> 16, (length >> 8) & 0xff, length & 0xff);
+  throw new RangeError('DER value too long');
+}
+
+/** One tag-length-value, the length computed from the content. */
+export function tlv(tag: number, ...content: Buffer[]): Buffer {
+  const body = content.length === 1 ? content[0]! : Buffer.concat(content);
+  return Buffer.concat([Buffer.of(tag), lengthBytes(body.length), body]);
+}
+
+export const sequence = (...items: Buffer[]): Buffer => tlv(TAG.SEQUENCE, ...items);
+
+/** An OID from its dotted form. */
+export function oid(dotted: string): Buffer {
+  const arcs = dotted.split('.').map(Number);
+  const bytes: number[] = [arcs[0]! * 40 + arcs[1]!];
+  for (const arc of arcs.slice(2)) {
+    const groups = [arc & 0x7f];
+    for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128)) {
+      groups.unshift((rest & 0x7f) | 0x80);
+    }
+    bytes.push(...groups);
+  }
+  return tlv(TAG.OID, Buffer.from(bytes));
+}
+
+/** UTCTime through 2049, GeneralizedTime after, as RFC 5280 section 4.1.2.5 requires. */
+export function time(ms: number): Buffer {
+  const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString(); // 2026-01-01T00:00:00.000Z
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, '') + 'Z';
+  const year = new Date(ms).getUTCFullYear();
+  if (year >= 1950 && year < 2050) return tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2), 'latin1'));
+  return tlv(TAG.GENERALIZED_TIME, Buffer.from(digits, 'latin1'));
+}
+
+/** A decoded element: its tag and where its header and content sit in the source buffer. */
+export interface Element {
+  readonly tag: number;
+  readonly start: number;
+  readonly contentStart: number;
+  readonly end: number;
+}
+
+/** Reads the element at `offset`; throws RangeError on anything that is not strict DER. */
+export function readElement(buffer: Buffer, offset: number, limit = buffer.length): Element {
+  if (offset + 2 > limit) throw new RangeError('DER: truncated header');
+  const tag = buffer[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new RangeError('DER: multi-byte tags are not supported');
+  const first = buffer[offset + 1]!;
+  let length: number;
+  let contentStart: number;
+  if (first < 0x80) {
+    length = first;
+    contentStart = offset + 2;
+  } else {
+    const count = first & 0x7f;
+    if (count === 0 || count > 3) throw new RangeError('DER: unsupported length');
+    if (offset + 2 + count > limit) throw new RangeError('DER: truncated length');
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + buffer[offset + 2 + i]!;
+    if (length < 0x80 || buffer[offset + 2] === 0) throw new RangeError('DER: non-minimal length');
+    contentStart = offset + 2 + count;
+  }
+  const end = contentStart + length;
+  if (end > limit) throw new RangeError('DER: truncated content');
+  return { tag, start: offset, contentStart, end };
+}
+
+/** The direct children of a constructed element. */
+export function children(buffer: Buffer, parent: Element): Element[] {
+  const items: Element[] = [];
+  for (let at = parent.contentStart; at < parent.end;) {
+    const item = readElement(buffer, at, parent.end);
+    items.push(item);
+    at = item.end;
+  }
+  return items;
+}
+
+export const bytesOf = (buffer: Buffer, element: Element): Buffer =>
+  buffer.subarray(element.start, element.end);
+export const contentOf = (buffer: Buffer, element: Element): Buffer =>
+  buffer.subarray(element.contentStart, element.end);
+
+/** Decodes OID content bytes to dotted form. */
+export function oidToString(content: Buffer): string {
+  if (content.length === 0) throw new RangeError('DER: empty OID');
+  const first = content[0]!;
+  const arcs = [Math.min(2, Math.floor(first / 40)), first - Math.min(2, Math.floor(first / 40)) * 40];
+  let value = 0;
+  for (let i = 1; i < content.length; i++) {
+    const byte = content[i]!;
+    value = value * 128 + (byte & 0x7f);
+    if ((byte & 0x80) === 0) {
+      arcs.push(value);
+      value = 0;
+    }
+  }
+  return arcs.join('.');
+}

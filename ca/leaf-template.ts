@@ -1,0 +1,77 @@
+// The X.509-SVID leaf as a fixed DER template: the constant parts are encoded once per signing
+// CA, and only serial, validity, key and SPIFFE ID are filled per request.
+import { oid, sequence, TAG, time, tlv } from './der.ts';
+
+/** The parts of a leaf that depend only on the CA that signs it. */
+export interface LeafTemplate {
+  /** AlgorithmIdentifier of the CA's signature, DER. */
+  readonly signatureAlgorithm: Buffer;
+  /** The digest that goes with it, for node:crypto sign(). */
+  readonly hash: string;
+  /** The CA's subject Name, DER, which becomes the leaf's issuer. */
+  readonly issuerName: Buffer;
+  /** The CA's subject key identifier, if it has one, for the leaf's authority key identifier. */
+  readonly authorityKeyId?: Buffer;
+}
+
+const VERSION_3 = tlv(0xa0, tlv(TAG.INTEGER, Buffer.of(2)));
+// SPIFFE X.509-SVIDs: an empty subject is allowed because the URI SAN is critical (RFC 5280 4.2.1.6).
+const EMPTY_NAME = sequence();
+const CRITICAL = tlv(0x01, Buffer.of(0xff));
+
+const extension = (id: string, critical: boolean, value: Buffer) =>
+  sequence(oid(id), ...(critical ? [CRITICAL] : []), tlv(TAG.OCTET_STRING, value));
+
+const BASIC_CONSTRAINTS_LEAF = extension('2.5.29.19', true, sequence());
+// KeyUsage BIT STRING: 7 unused bits, bit 0 (digitalSignature) set.
+const KEY_USAGE_DIGITAL_SIGNATURE = extension('2.5.29.15', true, tlv(TAG.BIT_STRING, Buffer.of(7, 0x80)));
+const EKU_SERVER_CLIENT = extension(
+  '2.5.29.37',
+  false,
+  sequence(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2')),
+);
+
+export const SIGNATURE_ALGORITHMS = Object.freeze({
+  'ecdsa-sha256': { der: sequence(oid('1.2.840.10045.4.3.2')), hash: 'sha256' },
+  'ecdsa-sha384': { der: sequence(oid('1.2.840.10045.4.3.3')), hash: 'sha384' },
+  'rsa-sha256': { der: sequence(oid('1.2.840.113549.1.1.11'), tlv(TAG.NULL)), hash: 'sha256' },
+});
+
+export interface LeafFields {
+  /** The serial number's content bytes: positive and minimal (first byte 0x01..0x7f). */
+  readonly serial: Buffer;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** SubjectPublicKeyInfo, DER, from the verified CSR. */
+  readonly spki: Buffer;
+  readonly spiffeId: string;
+}
+
+/** Extensions that are the same for every leaf of one CA, encoded once. */
+export function constantExtensions(template: LeafTemplate): Buffer {
+  const aki = template.authorityKeyId
+    ? [extension('2.5.29.35', false, sequence(tlv(0x80, template.authorityKeyId)))]
+    : [];
+  return Buffer.concat([BASIC_CONSTRAINTS_LEAF, KEY_USAGE_DIGITAL_SIGNATURE, EKU_SERVER_CLIENT, ...aki]);
+}
+
+/** The TBSCertificate of one leaf: the bytes the CA signs. */
+export function leafTbs(template: LeafTemplate, constant: Buffer, fields: LeafFields): Buffer {
+  // SAN: exactly one uniformResourceIdentifier ([6] IA5String).
+  const san = extension('2.5.29.17', true, sequence(tlv(0x86, Buffer.from(fields.spiffeId, 'latin1'))));
+  return sequence(
+    VERSION_3,
+    tlv(TAG.INTEGER, fields.serial),
+    template.signatureAlgorithm,
+    template.issuerName,
+    sequence(time(fields.notBefore), time(fields.notAfter)),
+    EMPTY_NAME,
+    fields.spki,
+    tlv(0xa3, sequence(constant, san)),
+  );
+}
+
+/** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }. */
+export function certificate(tbs: Buffer, signatureAlgorithm: Buffer, signature: Buffer): Buffer {
+  return sequence(tbs, signatureAlgorithm, tlv(TAG.BIT_STRING, Buffer.of(0), signature));
+}
