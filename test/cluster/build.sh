@@ -17,7 +17,15 @@ k8s="$(pin k8s.io/kubernetes "$mods/kube/go.mod")"
 etcd="$(pin go.etcd.io/etcd/server/v3 "$mods/etcd/go.mod")"
 helm="$(pin helm.sh/helm/v3 "$mods/helm/go.mod")"
 gover="$(go env GOVERSION)"
-digest="$(cat "$mods"/*/go.mod "$mods"/*/go.sum "$mods"/etcd/main.go <(echo "$gover") | sha256sum | cut -c1-12)"
+k8s_minor="$(echo "$k8s" | cut -d. -f2)"
+# Stamp the release versions, as the upstream release builds do: helm and kubectl read them
+# (chart kubeVersion checks, version skew), and a bare `go build` would report v0.0.0.
+kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s -X k8s.io/component-base/version.gitMajor=1"
+kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
+kube_ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s -X k8s.io/client-go/pkg/version.gitMajor=1"
+kube_ldflags+=" -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor"
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm"
+digest="$(cat "$mods"/*/go.mod "$mods"/*/go.sum "$mods"/etcd/main.go <(echo "$gover $kube_ldflags $helm_ldflags") | sha256sum | cut -c1-12)"
 
 cache_root="${LANYARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lanyard}"
 dest="$cache_root/testcluster/k8s-$k8s-etcd-$etcd-helm-$helm-$gover-$digest"
@@ -51,8 +59,8 @@ echo "test cluster: this takes many minutes the first time (about 25 on 2 cores)
 
 started=$SECONDS
 step=0
-run_step() { # name, module dir, go build arguments...
-  local name="$1" dir="$2"; shift 2
+run_step() { # name, module dir, ldflags, go build arguments...
+  local name="$1" dir="$2" ldflags="$3"; shift 3
   step=$((step + 1))
   local log="$work/logs/$name.log" t0=$SECONDS
   echo "test cluster: [$step/3] building $name ..." >&2
@@ -61,7 +69,7 @@ run_step() { # name, module dir, go build arguments...
   ) &
   local ticker=$!
   local rc=0
-  (cd "$dir" && timeout --kill-after=30s "$step_timeout" go build -trimpath -ldflags='-s -w' -o "$work/bin/" "$@") >"$log" 2>&1 || rc=$?
+  (cd "$dir" && timeout --kill-after=30s "$step_timeout" go build -trimpath -ldflags="$ldflags" -o "$work/bin/" "$@") >"$log" 2>&1 || rc=$?
   kill "$ticker" 2>/dev/null || true
   wait "$ticker" 2>/dev/null || true
   if [[ $rc -ne 0 ]]; then
@@ -75,9 +83,9 @@ run_step() { # name, module dir, go build arguments...
   echo "test cluster: [$step/3] $name built in $((SECONDS - t0)) s" >&2
 }
 
-run_step etcd "$mods/etcd" .
-run_step helm "$mods/helm" helm.sh/helm/v3/cmd/helm
-run_step kube-apiserver+kubectl "$mods/kube" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+run_step etcd "$mods/etcd" "-s -w" .
+run_step helm "$mods/helm" "$helm_ldflags" helm.sh/helm/v3/cmd/helm
+run_step kube-apiserver+kubectl "$mods/kube" "$kube_ldflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 
 have_all "$work/bin" || { echo "test cluster: build finished but binaries are missing in $work/bin" >&2; exit 1; }
 mkdir -p "$dest"

@@ -277,6 +277,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none', // the default refuses a loopback advertise address
       `--secure-port=${ports.apiserver}`,
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${files.servingCert}`,

@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CORE_ERRORS } from '../../lib/errors.ts';
+
+const registries: Record<string, Readonly<Record<string, string>>> = { core: CORE_ERRORS };
+
+function documentedCodes(): Map<string, string> {
+  const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const rows = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \| (.+?) \|$/gm)];
+  return new Map(rows.map(([, code, meaning]) => [code!, meaning!]));
+}
+
+describe('docs/errors.md', () => {
+  const documented = documentedCodes();
+  const declared = Object.values(registries).flatMap((registry) => Object.entries(registry));
+
+  it.each(declared)('documents %s with its meaning', (code, meaning) => {
+    expect(documented.get(code)).toBe(meaning);
+  });
+
+  it('documents no code that the registries do not declare', () => {
+    const codes = new Set(declared.map(([code]) => code));
+    expect([...documented.keys()].filter((code) => !codes.has(code))).toEqual([]);
+  });
+
+  it('declares each code in one registry only', () => {
+    const codes = declared.map(([code]) => code);
+    expect(codes.length).toBe(new Set(codes).size);
+  });
+});
