@@ -1,0 +1,124 @@
+// Renders docs/authpolicy.md, the AuthPolicy reference, from the CRD's descriptions and the
+// examples in docs/examples/ (each file's leading comment is its title and explanation).
+import { readdirSync, readFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
+import { rootSchema, type AuthPolicyCrd, type SchemaNode } from './schema.ts';
+
+const EXAMPLES_DIR = new URL('../docs/examples/', import.meta.url);
+
+function typeOf(node: SchemaNode): string {
+  if (node.enum) return node.enum.join(' \\| ');
+  if (node.type === 'array') return `${typeOf(node.items ?? {})}[]`;
+  if (node.type === 'object' && node.additionalProperties)
+    return `map of ${typeOf(node.additionalProperties)}`;
+  return node.type ?? 'any';
+}
+
+function bounds(node: SchemaNode): string[] {
+  const notes: string[] = [];
+  if (node.default !== undefined) notes.push(`default \`${JSON.stringify(node.default)}\``);
+  if (node.minimum !== undefined || node.maximum !== undefined) {
+    notes.push(`${node.minimum ?? ''}..${node.maximum ?? ''}`);
+  }
+  if (node.minItems !== undefined) notes.push(`at least ${node.minItems} items`);
+  if (node.maxItems !== undefined) notes.push(`at most ${node.maxItems} items`);
+  if (node.maxProperties !== undefined) notes.push(`at most ${node.maxProperties} entries`);
+  const item = node.type === 'array' ? (node.items ?? {}) : node;
+  if (item.maxLength !== undefined) notes.push(`strings up to ${item.maxLength} characters`);
+  if (item.pattern !== undefined) notes.push(`pattern \`${item.pattern.replace(/\|/g, '\\|')}\``);
+  return notes;
+}
+
+interface Field {
+  path: string;
+  node: SchemaNode;
+  required: boolean;
+}
+
+function collect(node: SchemaNode, path: string, required: boolean, out: Field[]): void {
+  if (path !== '') out.push({ path, node, required });
+  const object = node.type === 'array' ? node.items : node;
+  const base = node.type === 'array' ? `${path}[]` : path;
+  const requiredKeys = new Set(object?.required ?? []);
+  for (const [key, child] of Object.entries(object?.properties ?? {})) {
+    if (['apiVersion', 'kind', 'metadata'].includes(key) && path === '') continue;
+    collect(child, base === '' ? key : `${base}.${key}`, requiredKeys.has(key), out);
+  }
+}
+
+function validations(node: SchemaNode, path: string, out: string[]): void {
+  for (const rule of node['x-kubernetes-validations'] ?? []) out.push(`- \`${path}\`: ${rule.message}`);
+  const object = node.type === 'array' ? node.items : node;
+  const base = node.type === 'array' ? `${path}[]` : path;
+  if (node.type === 'array' && node.items) {
+    for (const rule of node.items['x-kubernetes-validations'] ?? [])
+      out.push(`- \`${base}\`: ${rule.message}`);
+  }
+  for (const [key, child] of Object.entries(object?.properties ?? {})) {
+    validations(child, base === '' ? key : `${base}.${key}`, out);
+  }
+}
+
+function examples(): string {
+  const files = readdirSync(EXAMPLES_DIR)
+    .filter((name) => name.endsWith('.yaml'))
+    .sort();
+  return files
+    .map((name) => {
+      const text = readFileSync(new URL(name, EXAMPLES_DIR), 'utf8');
+      const lines = text.split('\n');
+      const comments = lines.filter(
+        (line, i) => line.startsWith('#') && lines.slice(0, i).every((l) => l.startsWith('#')),
+      );
+      const [title = name, ...explanation] = comments.map((line) => line.replace(/^#\s?/, ''));
+      const body = lines.slice(comments.length).join('\n').trim();
+      return `### ${title}\n\n${explanation.join(' ')}\n\n[docs/examples/${name}](examples/${name})\n\n\`\`\`yaml\n${body}\n\`\`\`\n`;
+    })
+    .join('\n');
+}
+
+/** The Markdown reference of the AuthPolicy resource, formatted with Prettier. */
+export async function renderReference(crd: AuthPolicyCrd): Promise<string> {
+  const root = rootSchema(crd);
+  const fields: Field[] = [];
+  collect(root, '', false, fields);
+  const rules: string[] = [];
+  validations(root, '', rules);
+  const { group, names, versions } = crd.spec;
+  const table = fields
+    .map(({ path, node, required }) => {
+      const notes = [required ? '**required**' : '', ...bounds(node)].filter(Boolean).join('; ');
+      const description = (node.description ?? '').replace(/\|/g, '\\|');
+      return `| \`${path}\` | ${typeOf(node)} | ${description}${notes ? ` (${notes})` : ''} |`;
+    })
+    .join('\n');
+  const text = [
+    '<!-- Generated from crds/authpolicy.yaml and docs/examples/ by `npx tsx crds/generate.ts`. Do not edit by hand. -->',
+    '',
+    '# AuthPolicy reference',
+    '',
+    `\`${group}/${versions.map((v) => v.name).join(', ')}\`, kind \`${names.kind}\`, namespaced; short name \`${names.shortNames.join('`, `')}\`; category \`lanyard\` (\`kubectl get lanyard\`).`,
+    '',
+    root.description ?? '',
+    '',
+    '## Fields',
+    '',
+    '| field | type | description |',
+    '| --- | --- | --- |',
+    table,
+    '',
+    '## Validation rules',
+    '',
+    'The API server refuses a policy that breaks one of these (CEL rules in the CRD). Checks that need the whole policy (unknown permission or role references, bad path templates, duplicate rule names) are made by the Lanyard compiler, which marks the policy `Accepted=False` with a message naming the field.',
+    '',
+    ...rules,
+    '',
+    '## Examples',
+    '',
+    'One example per feature; every one is applied to a real API server by the integration tests.',
+    '',
+    examples(),
+  ].join('\n');
+  const config = await resolveConfig(new URL('../docs/authpolicy.md', import.meta.url));
+  return format(text, { ...config, parser: 'markdown' });
+}

@@ -1,0 +1,171 @@
+// The evaluation engine: one request against one workload's compiled policies. DENY rules
+// first, then ALLOW rules; a workload that ALLOW policies select refuses what none allows;
+// otherwise the mesh default. Dry-run and AUDIT policies are evaluated and reported only.
+import { parseSpiffeId, workloadIdentityOf } from '../spiffe.ts';
+import type { CompiledPolicy } from './compile.ts';
+import type { AuditRecord, Decision, DecisionReason, NearMiss, RequestContext, RuleRef } from './model.ts';
+import type { WorkloadPolicy } from './policy-index.ts';
+import { mfaSatisfied, type CompiledRule, type EvalContext } from './rules.ts';
+
+interface Outcome {
+  decision: 'ALLOW' | 'DENY';
+  reason: DecisionReason;
+  decidedBy?: RuleRef;
+  rule?: CompiledRule;
+}
+
+function ref(policy: CompiledPolicy, rule: CompiledRule): RuleRef {
+  return { policy: policy.ref, rule: rule.name };
+}
+
+/** Whether from, to and when all match; MFA is checked by the caller. */
+function matches(rule: CompiledRule, ctx: EvalContext): boolean {
+  return (
+    (rule.from?.(ctx) ?? true) &&
+    (rule.to?.(ctx) ?? true) &&
+    rule.when.every((condition) => condition.test(ctx))
+  );
+}
+
+function differences(rule: CompiledRule, ctx: EvalContext): string[] {
+  const out: string[] = [];
+  if (rule.from && !rule.from(ctx))
+    out.push(`from: caller ${ctx.peer ?? '(plaintext, no identity)'} matches no source`);
+  if (rule.to && !rule.to(ctx))
+    out.push(`to: ${ctx.method} ${ctx.host}:${ctx.port}${ctx.path} matches no operation`);
+  for (const [i, condition] of rule.when.entries()) {
+    if (!condition.test(ctx)) {
+      out.push(`when[${i}]: ${condition.text} not satisfied${ctx.claims ? '' : ' (no user token)'}`);
+    }
+  }
+  if (rule.mfa && out.length === 0 && !mfaSatisfied(rule.mfa, ctx.claims))
+    out.push('requireMfa: no multi-factor authentication');
+  return out;
+}
+
+class Evaluation {
+  rulesEvaluated = 0;
+  constructor(readonly ctx: EvalContext) {}
+
+  first(policies: readonly CompiledPolicy[], accept: (rule: CompiledRule) => boolean): Outcome | undefined {
+    for (const policy of policies) {
+      for (const rule of policy.rules) {
+        this.rulesEvaluated++;
+        if (matches(rule, this.ctx) && accept(rule)) {
+          return {
+            decision: policy.action === 'DENY' ? 'DENY' : 'ALLOW',
+            reason: 'ALLOW_RULE',
+            decidedBy: ref(policy, rule),
+            rule,
+          };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  decide(
+    deny: readonly CompiledPolicy[],
+    allow: readonly CompiledPolicy[],
+    defaultAction: 'ALLOW' | 'DENY',
+  ): Outcome {
+    const denied = this.first(deny, () => true);
+    if (denied) return { ...denied, reason: 'DENY_RULE' };
+    const allowed = this.first(allow, (rule) => !rule.mfa || mfaSatisfied(rule.mfa, this.ctx.claims));
+    if (allowed) return allowed;
+    const stepUp = this.first(allow, (rule) => rule.mfa !== undefined);
+    if (stepUp) return { ...stepUp, decision: 'DENY', reason: 'MFA_REQUIRED' };
+    if (allow.length > 0) return { decision: 'DENY', reason: 'NO_ALLOW_MATCH' };
+    return { decision: defaultAction, reason: 'MESH_DEFAULT' };
+  }
+
+  nearMiss(allow: readonly CompiledPolicy[]): NearMiss | undefined {
+    let best: NearMiss | undefined;
+    for (const policy of allow) {
+      for (const rule of policy.rules) {
+        const differ = differences(rule, this.ctx);
+        if (!best || differ.length < best.differences.length)
+          best = { ...ref(policy, rule), differences: differ };
+      }
+    }
+    return best;
+  }
+
+  audit(policies: readonly CompiledPolicy[], dryRun: boolean): AuditRecord[] {
+    const records: AuditRecord[] = [];
+    for (const policy of policies) {
+      for (const rule of policy.rules) {
+        this.rulesEvaluated++;
+        if (matches(rule, this.ctx)) records.push({ ...ref(policy, rule), action: policy.action, dryRun });
+      }
+    }
+    return records;
+  }
+}
+
+function peerNamespace(peer: string | undefined, trustDomain: string): string | undefined {
+  if (peer === undefined) return undefined;
+  try {
+    const id = parseSpiffeId(peer);
+    return id.trustDomain === trustDomain ? workloadIdentityOf(id)?.namespace : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decides one request for one workload. The path must come from normalizePath; the peer is the
+ * SPIFFE ID of a verified client certificate and the claims those of a verified token.
+ */
+export function evaluate(view: WorkloadPolicy, request: RequestContext): Decision {
+  const ctx: EvalContext = {
+    method: request.method.toUpperCase(),
+    host: request.host.toLowerCase().replace(/\.$/, ''),
+    port: request.port,
+    path: request.path,
+    peer: request.peer,
+    namespace: peerNamespace(request.peer, view.options.trustDomain),
+    claims: request.claims,
+    roles: new Map(),
+  };
+  const run = new Evaluation(ctx);
+  const audit = [...run.audit(view.audit, false), ...run.audit(view.dryRun, true)];
+  if (request.peer === undefined && view.mtls === 'STRICT') {
+    return { decision: 'DENY', reason: 'MTLS_REQUIRED', audit, rulesEvaluated: run.rulesEvaluated };
+  }
+  const outcome = run.decide(view.deny, view.allow, view.options.defaultAction);
+  const dryRun =
+    view.dryRun.length === 0
+      ? undefined
+      : run.decide(
+          [...view.deny, ...view.dryRun.filter((p) => p.action === 'DENY')],
+          [...view.allow, ...view.dryRun.filter((p) => p.action === 'ALLOW')],
+          view.options.defaultAction,
+        );
+  const { rule } = outcome;
+  return {
+    decision: outcome.decision,
+    reason: outcome.reason,
+    ...(outcome.decidedBy && { decidedBy: outcome.decidedBy }),
+    ...(outcome.reason === 'MFA_REQUIRED' &&
+      rule?.mfa && { stepUp: { acrValues: rule.mfa.acr, amrValues: rule.mfa.amr } }),
+    ...(outcome.reason === 'ALLOW_RULE' &&
+      rule?.rateLimit && {
+        rateLimit: {
+          bucket: rule.rateLimit.key(ctx),
+          requests: rule.rateLimit.requests,
+          periodMs: rule.rateLimit.periodMs,
+        },
+      }),
+    ...(outcome.reason === 'NO_ALLOW_MATCH' && { nearMiss: run.nearMiss(view.allow) }),
+    audit,
+    ...(dryRun && {
+      dryRun: {
+        decision: dryRun.decision,
+        reason: dryRun.reason,
+        ...(dryRun.decidedBy && { decidedBy: dryRun.decidedBy }),
+      },
+    }),
+    rulesEvaluated: run.rulesEvaluated,
+  };
+}

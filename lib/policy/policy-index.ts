@@ -1,0 +1,72 @@
+// The index of what selects what: policies grouped by namespace, so that finding a workload's
+// policies costs the size of its namespace and the root namespace, never the whole cluster.
+import type { CompiledPolicy } from './compile.ts';
+import type { PolicyRef, WorkloadRef } from './model.ts';
+import type { ResolvedOptions } from './options.ts';
+import { selectorMatches } from './selector.ts';
+
+/** The compiled policies that select one workload, split the way the engine walks them. */
+export interface WorkloadPolicy {
+  readonly workload: WorkloadRef;
+  readonly mtls: 'STRICT' | 'PERMISSIVE';
+  /** Enforced policies, by action; dry-run policies are kept apart. */
+  readonly deny: readonly CompiledPolicy[];
+  readonly allow: readonly CompiledPolicy[];
+  readonly audit: readonly CompiledPolicy[];
+  readonly dryRun: readonly CompiledPolicy[];
+  readonly options: ResolvedOptions;
+}
+
+export class PolicyIndex {
+  readonly #byNamespace = new Map<string, CompiledPolicy[]>();
+  readonly #options: ResolvedOptions;
+
+  constructor(policies: readonly CompiledPolicy[], options: ResolvedOptions) {
+    this.#options = options;
+    for (const policy of policies) {
+      const list = this.#byNamespace.get(policy.ref.namespace) ?? [];
+      list.push(policy);
+      this.#byNamespace.set(policy.ref.namespace, list);
+    }
+    for (const list of this.#byNamespace.values()) list.sort((a, b) => a.ref.name.localeCompare(b.ref.name));
+  }
+
+  /** Whether a policy applies to a workload: same namespace and selector, or mesh-wide. */
+  selects(policy: CompiledPolicy, workload: WorkloadRef): boolean {
+    const { namespace } = policy.ref;
+    if (namespace !== workload.namespace && namespace !== this.#options.rootNamespace) return false;
+    return selectorMatches(policy.spec.selector, workload.labels);
+  }
+
+  /** The accepted policies that select the workload: its namespace's first, then mesh-wide ones. */
+  policiesFor(workload: WorkloadRef): CompiledPolicy[] {
+    const own = this.#byNamespace.get(workload.namespace) ?? [];
+    const meshWide =
+      workload.namespace === this.#options.rootNamespace
+        ? []
+        : (this.#byNamespace.get(this.#options.rootNamespace) ?? []);
+    return [...own, ...meshWide].filter((policy) => this.selects(policy, workload));
+  }
+
+  /** Every accepted policy with this reference, if any. */
+  get(ref: PolicyRef): CompiledPolicy | undefined {
+    return this.#byNamespace.get(ref.namespace)?.find((policy) => policy.ref.name === ref.name);
+  }
+
+  /** What the engine evaluates for one workload. Build it once per workload and policy change. */
+  forWorkload(workload: WorkloadRef): WorkloadPolicy {
+    const policies = this.policiesFor(workload);
+    const enforced = policies.filter((p) => !p.dryRun);
+    const modes = enforced.map((p) => p.spec.mtls).filter((mode) => mode !== undefined);
+    return Object.freeze({
+      workload,
+      mtls:
+        modes.length === 0 ? this.#options.defaultMtls : modes.includes('STRICT') ? 'STRICT' : 'PERMISSIVE',
+      deny: enforced.filter((p) => p.action === 'DENY'),
+      allow: enforced.filter((p) => p.action === 'ALLOW'),
+      audit: enforced.filter((p) => p.action === 'AUDIT'),
+      dryRun: policies.filter((p) => p.dryRun),
+      options: this.#options,
+    });
+  }
+}

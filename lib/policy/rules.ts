@@ -1,0 +1,185 @@
+// Compiles a checked spec into matchers. Each part can say why it did not match, for near misses.
+import { claimAt, claimValues, claimWords, scopesOf } from './claims.ts';
+import { parseDuration } from './duration.ts';
+import type { Claims } from './model.ts';
+import { compilePathMatcher } from './paths.ts';
+import { compileStringMatcher } from './strings.ts';
+import type { AuthPolicySpec, Condition, Operation, Permission, Source } from './types.generated.ts';
+
+/** One request as the matchers see it; roles are read once per roles claim and cached. */
+export interface EvalContext {
+  readonly method: string;
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly peer: string | undefined;
+  readonly namespace: string | undefined;
+  readonly claims: Claims | undefined;
+  readonly roles: Map<string, ReadonlySet<string>>;
+}
+
+type Test = (ctx: EvalContext) => boolean;
+
+export interface CompiledRule {
+  /** The rule's name, or rules[i] when it has none. */
+  readonly name: string;
+  readonly from?: Test;
+  readonly to?: Test;
+  readonly when: readonly { readonly test: Test; readonly text: string }[];
+  readonly mfa?: { readonly amr: readonly string[]; readonly acr: readonly string[] };
+  readonly rateLimit?: {
+    readonly requests: number;
+    readonly periodMs: number;
+    readonly key: (ctx: EvalContext) => string;
+  };
+}
+
+const anyOf =
+  (tests: Test[]): Test =>
+  (ctx) =>
+    tests.some((test) => test(ctx));
+
+function compileOperation(op: Omit<Operation, 'permission' | 'rolePermissions'> | Permission): Test {
+  const checks: Test[] = [];
+  const set = <T>(values: readonly T[] | undefined, read: (ctx: EvalContext) => T, negate: boolean) => {
+    if (!values) return;
+    const members = new Set(values);
+    checks.push((ctx) => members.has(read(ctx)) !== negate);
+  };
+  set(op.methods, (ctx) => ctx.method, false);
+  set(op.notMethods, (ctx) => ctx.method, true);
+  set(op.ports, (ctx) => ctx.port, false);
+  set(op.notPorts, (ctx) => ctx.port, true);
+  for (const [patterns, negate] of [
+    [op.hosts, false],
+    [op.notHosts, true],
+  ] as const) {
+    if (!patterns) continue;
+    const matcher = compileStringMatcher(patterns, true);
+    checks.push((ctx) => matcher.test(ctx.host) !== negate);
+  }
+  for (const [patterns, negate] of [
+    [op.paths, false],
+    [op.notPaths, true],
+  ] as const) {
+    if (!patterns) continue;
+    const matcher = compilePathMatcher(patterns);
+    checks.push((ctx) => matcher.test(ctx.path) !== negate);
+  }
+  return (ctx) => checks.every((check) => check(ctx));
+}
+
+function compileSource(source: Source): Test {
+  const checks: Test[] = [];
+  const add = (
+    patterns: readonly string[] | undefined,
+    read: (ctx: EvalContext) => string | undefined,
+    negate: boolean,
+  ) => {
+    if (!patterns) return;
+    const matcher = compileStringMatcher(patterns);
+    // No identity (plaintext) matches no pattern: principals fail, notPrincipals pass.
+    checks.push((ctx) => {
+      const value = read(ctx);
+      return (value !== undefined && matcher.test(value)) !== negate;
+    });
+  };
+  add(source.principals, (ctx) => ctx.peer, false);
+  add(source.notPrincipals, (ctx) => ctx.peer, true);
+  add(source.namespaces, (ctx) => ctx.namespace, false);
+  add(source.notNamespaces, (ctx) => ctx.namespace, true);
+  return (ctx) => checks.every((check) => check(ctx));
+}
+
+function rolesOf(ctx: EvalContext, claimPath: readonly string[]): ReadonlySet<string> {
+  const key = claimPath.join('\0');
+  let roles = ctx.roles.get(key);
+  if (!roles) ctx.roles.set(key, (roles = new Set(claimWords(claimAt(ctx.claims, claimPath)))));
+  return roles;
+}
+
+function compileCondition(condition: Condition, rolesClaim: readonly string[]): { test: Test; text: string } {
+  const { role, group, scope, claim } = condition;
+  if (role !== undefined)
+    return { test: (ctx) => rolesOf(ctx, rolesClaim).has(role), text: `role "${role}"` };
+  if (group !== undefined) {
+    return {
+      test: (ctx) => claimWords(claimAt(ctx.claims, ['groups'])).includes(group),
+      text: `group "${group}"`,
+    };
+  }
+  if (scope !== undefined)
+    return { test: (ctx) => scopesOf(ctx.claims).includes(scope), text: `scope "${scope}"` };
+  const path = claim ?? [];
+  const { values, notValues, present } = condition;
+  const text = `claim ${path.join('.')}`;
+  return {
+    text,
+    test(ctx) {
+      if (ctx.claims === undefined) return false;
+      const value = claimAt(ctx.claims, path);
+      if (present !== undefined && (value !== undefined) !== present) return false;
+      const items = claimValues(value);
+      if (values && !items.some((item) => values.includes(item))) return false;
+      return !notValues || !items.some((item) => notValues.includes(item));
+    },
+  };
+}
+
+/** Compiles every rule of a checked, defaulted spec. */
+export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledRule[] {
+  const permissions = new Map((spec.permissions ?? []).map((p) => [p.name, compileOperation(p)]));
+  const rolesClaim = spec.rolesClaim ?? ['roles'];
+  const grants = new Map(
+    (spec.roles ?? []).map((role) => [role.name, role.permissions.map((name) => permissions.get(name)!)]),
+  );
+  const byRoles: Test = (ctx) =>
+    [...rolesOf(ctx, rolesClaim)].some((role) => grants.get(role)?.some((test) => test(ctx)) ?? false);
+
+  return (spec.rules ?? []).map((rule, i) => {
+    const name = rule.name ?? `rules[${i}]`;
+    const to = rule.to?.map((op) =>
+      op.permission !== undefined
+        ? permissions.get(op.permission)!
+        : op.rolePermissions
+          ? byRoles
+          : compileOperation(op),
+    );
+    const limit = rule.rateLimit;
+    return {
+      name,
+      ...(rule.from && { from: anyOf(rule.from.map(compileSource)) }),
+      ...(to && { to: anyOf(to) }),
+      when: (rule.when ?? []).map((condition) => compileCondition(condition, rolesClaim)),
+      ...(rule.requireMfa && {
+        mfa: {
+          acr: rule.requireMfa.acr ?? [],
+          amr: rule.requireMfa.amr ?? (rule.requireMfa.acr ? [] : ['mfa']),
+        },
+      }),
+      ...(limit && {
+        rateLimit: {
+          requests: limit.requests,
+          periodMs: parseDuration(limit.per)!,
+          key: (ctx: EvalContext) => {
+            const value =
+              limit.by === 'source'
+                ? ctx.peer
+                : claimValues(claimAt(ctx.claims, limit.by === 'user' ? ['sub'] : (limit.claim ?? []))).join(
+                    ',',
+                  );
+            return `${policyKey}/${name}/${limit.by}=${value || '-'}`;
+          },
+        },
+      }),
+    };
+  });
+}
+
+/** Whether the token shows the multi-factor authentication that a rule requires. */
+export function mfaSatisfied(mfa: NonNullable<CompiledRule['mfa']>, claims: Claims | undefined): boolean {
+  if (!claims) return false;
+  const amr = claimValues(claimAt(claims, ['amr']));
+  const acr = claimValues(claimAt(claims, ['acr']));
+  return mfa.amr.some((value) => amr.includes(value)) || mfa.acr.some((value) => acr.includes(value));
+}
