@@ -36,7 +36,7 @@ function serialHex(): string {
 }
 
 async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
-  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
+  return `${x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY').trimEnd()}\n`;
 }
 
 /** Creates a self-signed ECDSA P-256 root (and, if asked, an intermediate under it). */
@@ -60,7 +60,7 @@ export async function generateAuthority(options: GenerateAuthorityOptions): Prom
       await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
     ],
   });
-  const rootPem = root.toString('pem');
+  const rootPem = `${root.toString('pem').trimEnd()}\n`;
   if (options.intermediateValidityMs === undefined) {
     return {
       rootPem,
@@ -88,7 +88,7 @@ export async function generateAuthority(options: GenerateAuthorityOptions): Prom
       await x509.AuthorityKeyIdentifierExtension.create(root, false),
     ],
   });
-  const intermediatePem = intermediate.toString('pem');
+  const intermediatePem = `${intermediate.toString('pem').trimEnd()}\n`;
   return {
     rootPem,
     signerCertPem: intermediatePem,

@@ -4,7 +4,7 @@ import { oid, sequence, tlv, TAG } from './der.ts';
 import { parseCsr } from './csr.ts';
 import { makeCsr, p256Csr } from '../test/helpers/csr.ts';
 
-const code = (code: string) => expect.objectContaining({ code });
+const code = (code: string): unknown => expect.objectContaining({ code });
 
 describe('parseCsr', () => {
   it('reads the key of a well-formed CSR', () => {

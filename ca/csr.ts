@@ -123,7 +123,7 @@ export function parseCsr(der: Buffer, maxBytes = DEFAULT_MAX_CSR_BYTES): ParsedC
 
 /** The proof of possession: the CSR is signed by the private key of the key it carries. */
 export function verifyCsrSignature(csr: ParsedCsr, publicKey: KeyObject): void {
-  let valid = false;
+  let valid: boolean;
   try {
     valid = verify(csr.hash, csr.info, { key: publicKey, dsaEncoding: 'der' }, csr.signature);
   } catch {

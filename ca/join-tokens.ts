@@ -44,7 +44,7 @@ export class JoinTokens implements Attestor {
     try {
       checkIdentityPolicy(this.policy, entry.identity);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error);
     }
     return Promise.resolve(entry.identity);
   }

@@ -137,20 +137,16 @@ export class Keyring {
         const retireAt = Math.min(now + rotation.leafLifetimeMs, lifetimeOf(state.active).notAfter);
         return { ...rest, active: next!, retiring: { ...state.active, retireAt } };
       }
-      case 'drop-root': {
-        const { retiring: _dropped, ...rest } = state;
-        return rest;
-      }
+      case 'drop-root':
+        return { ...state, retiring: undefined };
       case 'rotate-jwt-key':
         return {
           ...state,
           jwtCurrent: generateJwtKey(now),
           jwtPrevious: { ...state.jwtCurrent, retireAt: now + rotation.jwtLifetimeMs },
         };
-      case 'drop-jwt-key': {
-        const { jwtPrevious: _dropped, ...rest } = state;
-        return rest;
-      }
+      case 'drop-jwt-key':
+        return { ...state, jwtPrevious: undefined };
     }
   }
 
@@ -166,7 +162,8 @@ export class Keyring {
     );
     const previous = this.loaded?.bundle;
     this.loaded = { stored, signer: loadSigner(state.active), jwtKeys, bundle };
-    if (previous && previous.join() === bundle.join()) return;
+    // Activation reorders the roots but changes nothing a verifier sees.
+    if (previous && [...previous].sort().join() === [...bundle].sort().join()) return;
     this.sequence += 1;
     const snapshot = this.bundle();
     for (const listener of this.listeners) listener(snapshot);

@@ -75,5 +75,5 @@ export function parseState(text: string): CaState {
     isJwtKey(value.jwtCurrent) &&
     (value.jwtPrevious === undefined || isJwtKey(value.jwtPrevious));
   if (!ok) throw caError('ERR_CA_KEY_MATERIAL_INVALID', 'stored CA state has an unexpected shape');
-  return value as unknown as CaState;
+  return value as CaState;
 }

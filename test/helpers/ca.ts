@@ -21,17 +21,19 @@ export async function testSigner(
   return { signer: loadSigner(material), material };
 }
 
-/** Runs `openssl verify` on a leaf with the bundle's roots and the chain; resolves to its stdout. */
+/** Runs `openssl verify` on a leaf with the bundle's roots and the chain (at a given time, else now). */
 export async function opensslVerify(
   leafPem: string,
   rootPems: readonly string[],
   chainPems: readonly string[],
+  atMs?: number,
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'lanyard-openssl-'));
   try {
     writeFileSync(join(dir, 'leaf.pem'), leafPem);
     writeFileSync(join(dir, 'bundle.pem'), rootPems.join(''));
     const args = ['verify', '-CAfile', join(dir, 'bundle.pem')];
+    if (atMs !== undefined) args.push('-attime', String(Math.floor(atMs / 1000)));
     if (chainPems.length > 0) {
       writeFileSync(join(dir, 'chain.pem'), chainPems.join(''));
       args.push('-untrusted', join(dir, 'chain.pem'));
