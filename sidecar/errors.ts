@@ -7,7 +7,7 @@ import { LanyardError } from '../lib/errors.ts';
  */
 export const SIDECAR_ERRORS = Object.freeze({
   ERR_JWT_MALFORMED:
-    'The token is not a compact JWS: wrong number of segments, bad base64url, bad or duplicate-key JSON, or too many claims.',
+    'The token is not a well-formed compact JWS: segment count, base64url, JSON (duplicate names, claim count, depth) or kid.',
   ERR_JWT_TOO_LARGE: 'The token is longer than the configured limit.',
   ERR_JWT_ALG_NOT_ALLOWED:
     'The token algorithm is not allowed: "none", HMAC, unknown, not enabled for the issuer, or not matching the key.',
