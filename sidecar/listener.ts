@@ -1,0 +1,126 @@
+// The inbound listener: one port that speaks mTLS, and, while the workload's policy is
+// PERMISSIVE, plaintext HTTP too. The first byte tells them apart (a TLS record starts 0x16).
+// Certificates rotate through setSecureContext: new handshakes get the new SVID, open
+// connections keep theirs, none is dropped.
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import { verifyPeer, type PeerVerdict } from './peer.ts';
+
+export interface TlsMaterial {
+  /** PEM: the SVID followed by any intermediates. */
+  certChainPem: string;
+  keyPem: string;
+  /** PEM: every root the peers may chain to. */
+  bundlePem: string;
+}
+
+export interface ListenerOptions {
+  tls: TlsMaterial;
+  trustDomains: () => ReadonlySet<string>;
+  /** Read per connection: plaintext is accepted only while this says PERMISSIVE. */
+  mtlsMode: () => 'STRICT' | 'PERMISSIVE';
+  /** Handles a request; `peer` is undefined for plaintext. */
+  handle: (request: IncomingMessage, response: ServerResponse, peer: PeerVerdict | undefined) => void;
+  /** Bounds: a client that sends nothing is cut off. Defaults 10 s and 60 s. */
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Called when a connection is refused, with the reason (for counters and logs). */
+  onRefused?: (reason: string) => void;
+}
+
+const TLS_HANDSHAKE = 0x16;
+const peerOf = new WeakMap<Socket, PeerVerdict>();
+
+export function secureContextOptions(material: TlsMaterial): SecureContextOptions {
+  return {
+    cert: material.certChainPem,
+    key: material.keyPem,
+    ca: material.bundlePem,
+    minVersion: 'TLSv1.2',
+  };
+}
+
+export interface InboundListener {
+  readonly server: Server;
+  listen(port: number, host?: string): Promise<number>;
+  rotate(material: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+export function createInboundListener(options: ListenerOptions): InboundListener {
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const refuse = (socket: Socket, reason: string) => {
+    options.onRefused?.(reason);
+    socket.destroy();
+  };
+
+  const http = createHttpServer(
+    {
+      requestTimeout: 30_000,
+      headersTimeout: 15_000,
+      maxHeaderSize: 32 * 1024,
+      keepAliveTimeout: idleTimeoutMs,
+    },
+    (request, response) => options.handle(request, response, peerOf.get(request.socket)),
+  );
+
+  const tls = createTlsServer({
+    ...secureContextOptions(options.tls),
+    requestCert: true,
+    rejectUnauthorized: true, // the chain must verify against the bundle
+    handshakeTimeout: handshakeTimeoutMs,
+  });
+  tls.on('secureConnection', (socket: TLSSocket) => {
+    const raw = socket.getPeerX509Certificate();
+    if (!raw) return refuse(socket, 'no client certificate');
+    const verdict = verifyPeer(raw, {
+      trustDomains: options.trustDomains(),
+      role: 'client',
+    });
+    if (!verdict.ok) return refuse(socket, verdict.reason);
+    peerOf.set(socket, verdict);
+    http.emit('connection', socket);
+  });
+  tls.on('tlsClientError', (error) => options.onRefused?.(`TLS handshake failed: ${error.message}`));
+
+  const server = createNetServer({ pauseOnConnect: true }, (socket) => {
+    socket.setTimeout(handshakeTimeoutMs, () => socket.destroy());
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) {
+        socket.destroy();
+        return;
+      }
+      // TLSSocket and the HTTP parser both take over bytes still buffered on the socket.
+      socket.unshift(first);
+      socket.setTimeout(0);
+      if (first[0] === TLS_HANDSHAKE) {
+        tls.emit('connection', socket);
+      } else if (options.mtlsMode() === 'PERMISSIVE') {
+        http.emit('connection', socket);
+      } else {
+        refuse(socket, 'plaintext connection while mTLS is STRICT');
+      }
+    });
+  });
+
+  return {
+    server,
+    listen: (port, host = '0.0.0.0') =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as { port: number }).port);
+        });
+      }),
+    rotate: (material) => tls.setSecureContext(secureContextOptions(material)),
+    close: () =>
+      new Promise((resolve) => {
+        http.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
