@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startJwksServer, type JwksServer } from '../test-support/jwt.ts';
+import { startJwksServer, type JwksServer } from '../../test/helpers/sidecar-jwt.ts';
 import { createHttpJwksFetcher, maxAgeOf } from './fetch.ts';
 
 let server: JwksServer;

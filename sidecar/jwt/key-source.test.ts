@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../test/helpers/clock.ts';
-import { createTestKey, FakeJwksFetcher, jwksOf, type TestKey } from '../test-support/jwt.ts';
+import { createTestKey, FakeJwksFetcher, jwksOf, type TestKey } from '../../test/helpers/sidecar-jwt.ts';
 import { RemoteKeySource } from './key-source.ts';
 
 const URI = new URL('https://login.example/jwks');

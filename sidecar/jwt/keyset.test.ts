@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createTestKey, type TestKey } from '../test-support/jwt.ts';
+import { createTestKey, type TestKey } from '../../test/helpers/sidecar-jwt.ts';
 import { KeySet, parseJwks } from './keyset.ts';
 
 let ec: TestKey;

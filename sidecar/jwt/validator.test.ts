@@ -14,7 +14,7 @@ import {
   startJwksServer,
   type JwksServer,
   type TestKey,
-} from '../test-support/jwt.ts';
+} from '../../test/helpers/sidecar-jwt.ts';
 import { createHttpJwksFetcher } from './fetch.ts';
 import {
   createJwtValidator,
@@ -464,6 +464,7 @@ describe('configuration', () => {
         algorithms: ['HS256' as 'RS256'],
       },
     ]);
+    invalid([{ issuer: ISSUER_A, jwksUri: 'https://a.example/jwks', audiences: ['orders'], algorithms: [] }]);
     invalid([
       { issuer: ISSUER_A, jwksUri: 'https://a.example/jwks', audiences: ['orders'] },
       { issuer: ISSUER_A, jwksUri: 'https://b.example/jwks', audiences: ['orders'] },

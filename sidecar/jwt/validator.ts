@@ -117,8 +117,12 @@ function prepareIssuer<Issuer extends IssuerConfig>(
     throw configError('audiences must be a non-empty list of non-empty strings', { issuer });
   }
   const algorithms = config.algorithms ?? [];
-  if (!algorithms.every(isSupportedAlgorithm))
+  if (config.algorithms !== undefined && (!Array.isArray(algorithms) || algorithms.length === 0)) {
+    throw configError('algorithms, when given, must be a non-empty list', { issuer });
+  }
+  if (!algorithms.every(isSupportedAlgorithm)) {
     throw configError('algorithms holds an unsupported algorithm', { issuer });
+  }
   if ((config.jwksUri === undefined) === (config.jwks === undefined)) {
     throw configError('give exactly one of jwksUri and jwks', { issuer });
   }
@@ -142,7 +146,7 @@ function prepareIssuer<Issuer extends IssuerConfig>(
     }
     keys = new RemoteKeySource(uri, source, clock, cache);
   }
-  return { config, keys, algorithms: new Set(algorithms.length > 0 ? algorithms : []) };
+  return { config, keys, algorithms: new Set(algorithms) };
 }
 
 /**

@@ -1,10 +1,10 @@
-// Test-only: keys, tokens (well-formed and hostile) and JWKS servers for the JWT tests.
+// Test-only: keys, tokens (well-formed and hostile), JWKS servers and a fake JWKS fetcher for sidecar/jwt.
 import { createHmac, createPublicKey, KeyObject, sign } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import type { JwksFetcher, JwksResponse } from '../jwt/key-source.ts';
+import type { JwksFetcher, JwksResponse } from '../../sidecar/jwt/key-source.ts';
 
 export interface TestKey {
   readonly kid: string;
