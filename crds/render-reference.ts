@@ -6,8 +6,18 @@ import { rootSchema, type AuthPolicyCrd, type SchemaNode } from './schema.ts';
 
 const EXAMPLES_DIR = new URL('../docs/examples/', import.meta.url);
 
+/** A Markdown code span that survives backticks in its content. */
+function code(text: string): string {
+  return text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``;
+}
+
+/** Description text with Markdown's emphasis characters taken literally. */
+function prose(text: string): string {
+  return text.replace(/([*_])/g, '\\$1');
+}
+
 function typeOf(node: SchemaNode): string {
-  if (node.enum) return node.enum.join(' \\| ');
+  if (node.enum) return node.enum.join(' | ');
   if (node.type === 'array') return `${typeOf(node.items ?? {})}[]`;
   if (node.type === 'object' && node.additionalProperties)
     return `map of ${typeOf(node.additionalProperties)}`;
@@ -25,7 +35,7 @@ function bounds(node: SchemaNode): string[] {
   if (node.maxProperties !== undefined) notes.push(`at most ${node.maxProperties} entries`);
   const item = node.type === 'array' ? (node.items ?? {}) : node;
   if (item.maxLength !== undefined) notes.push(`strings up to ${item.maxLength} characters`);
-  if (item.pattern !== undefined) notes.push(`pattern \`${item.pattern.replace(/\|/g, '\\|')}\``);
+  if (item.pattern !== undefined) notes.push(`pattern ${code(item.pattern)}`);
   return notes;
 }
 
@@ -47,7 +57,8 @@ function collect(node: SchemaNode, path: string, required: boolean, out: Field[]
 }
 
 function validations(node: SchemaNode, path: string, out: string[]): void {
-  for (const rule of node['x-kubernetes-validations'] ?? []) out.push(`- \`${path}\`: ${rule.message}`);
+  for (const rule of node['x-kubernetes-validations'] ?? [])
+    out.push(`- \`${path}\`: ${prose(rule.message)}`);
   const object = node.type === 'array' ? node.items : node;
   const base = node.type === 'array' ? `${path}[]` : path;
   if (node.type === 'array' && node.items) {
@@ -85,11 +96,10 @@ export async function renderReference(crd: AuthPolicyCrd): Promise<string> {
   const rules: string[] = [];
   validations(root, '', rules);
   const { group, names, versions } = crd.spec;
-  const table = fields
+  const list = fields
     .map(({ path, node, required }) => {
-      const notes = [required ? '**required**' : '', ...bounds(node)].filter(Boolean).join('; ');
-      const description = (node.description ?? '').replace(/\|/g, '\\|');
-      return `| \`${path}\` | ${typeOf(node)} | ${description}${notes ? ` (${notes})` : ''} |`;
+      const notes = [required ? 'required' : '', ...bounds(node)].filter(Boolean).join('; ');
+      return `- **\`${path}\`** (${typeOf(node)}): ${prose(node.description ?? '')}${notes ? ` _(${notes})_` : ''}`;
     })
     .join('\n');
   const text = [
@@ -103,9 +113,7 @@ export async function renderReference(crd: AuthPolicyCrd): Promise<string> {
     '',
     '## Fields',
     '',
-    '| field | type | description |',
-    '| --- | --- | --- |',
-    table,
+    list,
     '',
     '## Validation rules',
     '',

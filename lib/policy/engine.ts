@@ -47,34 +47,31 @@ class Evaluation {
   rulesEvaluated = 0;
   constructor(readonly ctx: EvalContext) {}
 
-  first(policies: readonly CompiledPolicy[], accept: (rule: CompiledRule) => boolean): Outcome | undefined {
-    for (const policy of policies) {
-      for (const rule of policy.rules) {
-        this.rulesEvaluated++;
-        if (matches(rule, this.ctx) && accept(rule)) {
-          return {
-            decision: policy.action === 'DENY' ? 'DENY' : 'ALLOW',
-            reason: 'ALLOW_RULE',
-            decidedBy: ref(policy, rule),
-            rule,
-          };
-        }
-      }
-    }
-    return undefined;
-  }
-
   decide(
     deny: readonly CompiledPolicy[],
     allow: readonly CompiledPolicy[],
     defaultAction: 'ALLOW' | 'DENY',
   ): Outcome {
-    const denied = this.first(deny, () => true);
-    if (denied) return { ...denied, reason: 'DENY_RULE' };
-    const allowed = this.first(allow, (rule) => !rule.mfa || mfaSatisfied(rule.mfa, this.ctx.claims));
-    if (allowed) return allowed;
-    const stepUp = this.first(allow, (rule) => rule.mfa !== undefined);
-    if (stepUp) return { ...stepUp, decision: 'DENY', reason: 'MFA_REQUIRED' };
+    for (const policy of deny) {
+      for (const rule of policy.rules) {
+        this.rulesEvaluated++;
+        if (matches(rule, this.ctx))
+          return { decision: 'DENY', reason: 'DENY_RULE', decidedBy: ref(policy, rule) };
+      }
+    }
+    let stepUp: Outcome | undefined;
+    for (const policy of allow) {
+      for (const rule of policy.rules) {
+        this.rulesEvaluated++;
+        if (!matches(rule, this.ctx)) continue;
+        if (!rule.mfa || mfaSatisfied(rule.mfa, this.ctx.claims)) {
+          return { decision: 'ALLOW', reason: 'ALLOW_RULE', decidedBy: ref(policy, rule), rule };
+        }
+        // Keep looking: another rule may allow without MFA.
+        stepUp ??= { decision: 'DENY', reason: 'MFA_REQUIRED', decidedBy: ref(policy, rule), rule };
+      }
+    }
+    if (stepUp) return stepUp;
     if (allow.length > 0) return { decision: 'DENY', reason: 'NO_ALLOW_MATCH' };
     return { decision: defaultAction, reason: 'MESH_DEFAULT' };
   }

@@ -65,11 +65,14 @@ export function loadPolicyDocuments(files: readonly PolicyFile[], options: LoadO
         fileErrors.push(sourceError(where, `not valid YAML: ${problem.message}`));
         continue;
       }
-      const value = document.toJS({ maxAliasCount: 100 }) as {
-        apiVersion?: unknown;
-        kind?: unknown;
-        metadata?: Record<string, unknown>;
-      } | null;
+      let value: { apiVersion?: unknown; kind?: unknown; metadata?: Record<string, unknown> } | null;
+      try {
+        value = document.toJS({ maxAliasCount: 100 }) as typeof value;
+      } catch (error) {
+        // The yaml package refuses alias bombs here rather than expanding them.
+        fileErrors.push(sourceError(where, `not valid YAML: ${(error as Error).message}`));
+        continue;
+      }
       if (value === null || value === undefined) continue;
       if (value.apiVersion !== 'lanyard.dev/v1alpha1' || value.kind !== 'AuthPolicy') {
         fileErrors.push(
