@@ -1,0 +1,185 @@
+// The outbound proxy: the app speaks plain HTTP to it (directly, or redirected by iptables);
+// it routes by the Host header to the destination workload's sidecar over mTLS, checks that
+// the server presents exactly the SPIFFE ID expected for that destination, and reuses
+// connections. The user's Authorization header travels on unchanged; identity headers the
+// app may have copied from an inbound request are dropped (the next hop sets its own).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, request } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { verifyPeer } from './peer.ts';
+import type { TlsMaterial } from './listener.ts';
+
+export interface Destination {
+  /** Where the destination's inbound sidecar listens. */
+  address: string;
+  port: number;
+  /** The SPIFFE ID the destination must present. */
+  spiffeId: string;
+}
+
+export interface OutboundOptions {
+  tls: TlsMaterial;
+  trustDomains: () => ReadonlySet<string>;
+  /** Resolves a Host header value (lowercase, without port) and port to a mesh destination. */
+  resolve: (host: string, port: number) => Destination | undefined;
+  /** Sockets kept per destination. Default 64. */
+  maxSocketsPerDestination?: number;
+  /** Bound on a whole upstream exchange. Default 30 s. */
+  upstreamTimeoutMs?: number;
+  onResult?: (result: OutboundResult) => void;
+}
+
+export interface OutboundResult {
+  destination?: string;
+  status: number;
+  error?: string;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+const HOST = /^([a-z0-9.-]{1,253})(?::(\d{1,5}))?$/;
+
+/** Reads the destination host and port from a Host header; undefined when malformed. */
+export function parseHost(value: string | undefined): { host: string; port: number } | undefined {
+  const match = HOST.exec((value ?? '').trim().toLowerCase());
+  if (!match) return undefined;
+  const port = match[2] === undefined ? 80 : Number(match[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1]!.replace(/\.$/, ''), port };
+}
+
+function outgoingHeaders(incoming: IncomingMessage): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  const connectionListed = new Set(
+    String(incoming.headers.connection ?? '')
+      .split(',')
+      .map((token) => token.trim().toLowerCase()),
+  );
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+    if (name.startsWith('x-lanyard-') || name === 'x-forwarded-client-cert') continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+export interface OutboundProxy {
+  readonly server: Server;
+  listen(port: number, host?: string): Promise<number>;
+  rotate(material: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
+  let material = options.tls;
+  const agents = new Map<string, Agent>();
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
+
+  const agentFor = (destination: Destination): Agent => {
+    let agent = agents.get(destination.spiffeId);
+    if (!agent) {
+      agent = new Agent({
+        keepAlive: true,
+        maxSockets: options.maxSocketsPerDestination ?? 64,
+        cert: material.certChainPem,
+        key: material.keyPem,
+        ca: material.bundlePem,
+        minVersion: 'TLSv1.2',
+      });
+      agents.set(destination.spiffeId, agent);
+    }
+    return agent;
+  };
+
+  const fail = (res: ServerResponse, status: number, message: string, destination?: string) => {
+    options.onResult?.({ destination, status, error: message });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-lanyard-error': message });
+    res.end(`${message}\n`);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const target = parseHost(req.headers.host);
+    if (!target) return fail(res, 400, 'missing or malformed Host header');
+    const destination = options.resolve(target.host, target.port);
+    if (!destination) return fail(res, 502, `no mesh route to ${target.host}:${target.port}`);
+
+    const upstream = request({
+      host: destination.address,
+      port: destination.port,
+      method: req.method,
+      path: req.url,
+      headers: outgoingHeaders(req),
+      agent: agentFor(destination),
+      servername: undefined,
+      timeout: upstreamTimeoutMs,
+      // The server's identity is its SPIFFE ID, not a DNS name.
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+        const verdict = verifyPeer(new X509Certificate(cert.raw), {
+          trustDomains: options.trustDomains(),
+          role: 'server',
+          expectedId: destination.spiffeId,
+        });
+        return verdict.ok ? undefined : new Error(verdict.reason);
+      },
+    });
+    upstream.on('response', (answer) => {
+      const headers = { ...answer.headers };
+      for (const name of HOP_BY_HOP) delete headers[name];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(res);
+      answer.on('end', () =>
+        options.onResult?.({ destination: destination.spiffeId, status: answer.statusCode ?? 502 }),
+      );
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
+    upstream.on('error', (error) =>
+      fail(res, 502, `upstream failed: ${error.message}`, destination.spiffeId),
+    );
+    req.on('aborted', () => upstream.destroy());
+    req.pipe(upstream);
+  };
+
+  const server = createServer(
+    { requestTimeout: 60_000, headersTimeout: 15_000, maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 },
+    handle,
+  );
+
+  return {
+    server,
+    listen: (port, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as { port: number }).port);
+        });
+      }),
+    rotate: (next) => {
+      material = next;
+      // New agents carry the new SVID; the old ones finish their requests and are closed.
+      const old = [...agents.values()];
+      agents.clear();
+      setTimeout(() => old.forEach((agent) => agent.destroy()), upstreamTimeoutMs).unref();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const agent of agents.values()) agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
