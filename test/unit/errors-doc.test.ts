@@ -6,7 +6,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = { core: COR
 
 function documentedCodes(): Map<string, string> {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
-  const rows = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \| (.+?) \|$/gm)];
+  const rows = [...doc.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|\s*(.+?)\s*\|$/gm)];
   return new Map(rows.map(([, code, meaning]) => [code!, meaning!]));
 }
 
