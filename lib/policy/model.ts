@@ -1,15 +1,6 @@
 // The policy model shared by the compiler, the index and the engine. Pure data, no I/O.
 import type { NormalizedPath } from '../path.ts';
 import type { PolicyErrorCode, PolicyWarningCode } from './errors.ts';
-import type { AuthPolicySpec } from './types.generated.ts';
-
-/** An AuthPolicy as the compiler takes it: from the API server or a YAML file. */
-export interface PolicyObject {
-  readonly apiVersion?: string;
-  readonly kind?: string;
-  readonly metadata: { readonly name: string; readonly namespace: string; readonly generation?: number };
-  readonly spec: AuthPolicySpec;
-}
 
 /** Names a policy: namespace/name. */
 export interface PolicyRef {

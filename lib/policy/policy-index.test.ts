@@ -112,3 +112,33 @@ describe('evaluation looks only at the selected workload policies', () => {
     ]);
   });
 });
+
+describe('WorkloadPolicy.userTokens', () => {
+  const issuer = (name: string, audience: string) => ({
+    issuer: `https://${name}.example`,
+    jwksUri: `https://${name}.example/jwks`,
+    audiences: [audience],
+  });
+  const rules = [{ from: [{ principals: ['*'] }] }];
+
+  it('collects the issuers of enforced policies, one per issuer, own namespace first, with defaults', () => {
+    const { index } = compilePolicies([
+      policy(
+        'mesh',
+        { userTokens: [issuer('corp', 'mesh'), issuer('shared', 'mesh')], rules },
+        'lanyard-system',
+      ),
+      policy('own', { userTokens: [issuer('shared', 'orders')], rules }),
+      policy('trial', { dryRun: true, userTokens: [issuer('trial', 'x')], rules }),
+    ]);
+    const tokens = index.forWorkload({ namespace: 'shop', labels: {} }).userTokens;
+    expect(tokens.map((t) => [t.issuer, t.audiences[0]])).toEqual([
+      ['https://shared.example', 'orders'],
+      ['https://corp.example', 'mesh'],
+    ]);
+    expect(tokens[0]).toMatchObject({
+      forward: true,
+      from: [{ header: 'authorization', prefix: 'Bearer ' }],
+    });
+  });
+});

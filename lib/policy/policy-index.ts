@@ -4,6 +4,11 @@ import type { CompiledPolicy } from './compile.ts';
 import type { PolicyRef, WorkloadRef } from './model.ts';
 import type { ResolvedOptions } from './options.ts';
 import { selectorMatches } from './selector.ts';
+import type { TokenLocation, UserTokenIssuer } from './types.generated.ts';
+
+const DEFAULT_TOKEN_LOCATION: readonly TokenLocation[] = Object.freeze([
+  { header: 'authorization', prefix: 'Bearer ' },
+]);
 
 /** The compiled policies that select one workload, split the way the engine walks them. */
 export interface WorkloadPolicy {
@@ -14,7 +19,21 @@ export interface WorkloadPolicy {
   readonly allow: readonly CompiledPolicy[];
   readonly audit: readonly CompiledPolicy[];
   readonly dryRun: readonly CompiledPolicy[];
+  /**
+   * The token issuers the sidecar accepts for this workload, from its enforced policies, one per
+   * issuer (the workload's own namespace wins over the root namespace), with `from` defaulted.
+   */
+  readonly userTokens: readonly UserTokenIssuer[];
   readonly options: ResolvedOptions;
+}
+
+function issuersOf(policies: readonly CompiledPolicy[]): UserTokenIssuer[] {
+  const byIssuer = new Map<string, UserTokenIssuer>();
+  for (const token of policies.flatMap((policy) => policy.spec.userTokens ?? [])) {
+    if (!byIssuer.has(token.issuer))
+      byIssuer.set(token.issuer, { ...token, from: token.from ?? DEFAULT_TOKEN_LOCATION });
+  }
+  return [...byIssuer.values()];
 }
 
 export class PolicyIndex {
@@ -66,6 +85,7 @@ export class PolicyIndex {
       allow: enforced.filter((p) => p.action === 'ALLOW'),
       audit: enforced.filter((p) => p.action === 'AUDIT'),
       dryRun: policies.filter((p) => p.dryRun),
+      userTokens: issuersOf(enforced),
       options: this.#options,
     });
   }
