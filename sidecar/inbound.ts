@@ -1,0 +1,305 @@
+// The inbound decision pipeline, in the order the design fixes: path normalization, end-user
+// token validation, authorization (DENY, ALLOW, default), MFA step-up, rate limit; then the
+// headers the app may trust. Pure of sockets: the HTTP adapter (app-forwarder.ts) calls it.
+import type { Clock } from '../lib/clock.ts';
+import { systemClock } from '../lib/clock.ts';
+import { isLanyardError } from '../lib/errors.ts';
+import type { NormalizedPath } from '../lib/path.ts';
+import { evaluate, type Decision, type WorkloadPolicy } from '../lib/policy/index.ts';
+import type { UserTokenIssuer } from '../lib/policy/types.generated.ts';
+import {
+  compileHeaderPolicy,
+  forwardHeaders,
+  invalidTokenChallenge,
+  stepUpChallenge,
+  type HeaderList,
+} from './headers.ts';
+import type { JwtValidator, VerifiedToken } from './jwt/index.ts';
+import { createRateLimiter, type RateLimiter } from './ratelimit.ts';
+
+export interface InboundRequest {
+  method: string;
+  /** The request target as received (origin form: path and query). */
+  url: string;
+  /** The Host header's host, lowercase, without port. */
+  host: string;
+  /** The port the app listens on (what the request was addressed to). */
+  port: number;
+  headers: HeaderList;
+  /** The verified peer SPIFFE ID, or undefined for plaintext (PERMISSIVE). */
+  peer: string | undefined;
+}
+
+export type InboundOutcome =
+  | {
+      kind: 'forward';
+      /** Normalized path plus the original query: the app sees exactly what was authorized. */
+      target: string;
+      headers: HeaderList;
+      decision: Decision;
+      user?: string;
+    }
+  | {
+      kind: 'reject';
+      status: 400 | 401 | 403 | 429 | 503;
+      headers: Record<string, string>;
+      /** Short and safe for the caller: no token, no claim values. */
+      message: string;
+      decision?: Decision;
+      /** Detail for logs and metrics (an error code or a reason). */
+      reason: string;
+      user?: string;
+    };
+
+/** A policy's token issuer in the validator's shape (the CRD carries an inline JWKS as JSON text). */
+export type IssuerWithTokens = Omit<UserTokenIssuer, 'jwks'> & { jwks?: unknown };
+
+export interface InboundPipelineOptions {
+  /** The compiled policy of this workload; undefined until the first snapshot arrives. */
+  policy: () => WorkloadPolicy | undefined;
+  normalizePath: (raw: string) => NormalizedPath;
+  /** Makes a validator for the issuers of a snapshot; called once per snapshot. */
+  validatorFor: (issuers: readonly IssuerWithTokens[]) => JwtValidator<IssuerWithTokens>;
+  clock?: Clock;
+}
+
+const DEFAULT_LOCATION = { header: 'authorization', prefix: 'Bearer ' };
+
+function policiesOf(view: WorkloadPolicy) {
+  return [...view.deny, ...view.allow, ...view.audit, ...view.dryRun];
+}
+
+/** The issuers named by the policies that select this workload, deduplicated by issuer. */
+export function issuersOf(view: WorkloadPolicy): IssuerWithTokens[] {
+  const byIssuer = new Map<string, IssuerWithTokens>();
+  for (const policy of policiesOf(view)) {
+    for (const issuer of policy.spec.userTokens ?? []) {
+      if (byIssuer.has(issuer.issuer)) continue;
+      const { jwks, ...rest } = issuer;
+      byIssuer.set(issuer.issuer, jwks === undefined ? rest : { ...rest, jwks: parseJwks(jwks) });
+    }
+  }
+  return [...byIssuer.values()];
+}
+
+function parseJwks(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // The compiler validates inline JWKS; a broken one yields no keys, so its tokens fail closed.
+    return { keys: [] };
+  }
+}
+
+/** Finds the end-user token: the first configured location that the request carries. */
+function findToken(
+  headers: HeaderList,
+  issuers: readonly IssuerWithTokens[],
+): { token?: string; header?: string; duplicate?: boolean } {
+  const locations = issuers.flatMap((issuer) => issuer.from ?? [DEFAULT_LOCATION]);
+  if (locations.length === 0) locations.push(DEFAULT_LOCATION);
+  for (const location of locations) {
+    if (location.header) {
+      const name = location.header.toLowerCase();
+      const values = headers.filter(([header]) => header.toLowerCase() === name).map(([, value]) => value);
+      if (values.length > 1) return { duplicate: true, header: name };
+      const value = values[0];
+      if (value === undefined) continue;
+      const prefix = location.prefix ?? '';
+      if (prefix && !value.toLowerCase().startsWith(prefix.toLowerCase())) continue;
+      return { token: value.slice(prefix.length).trim(), header: name };
+    }
+    if (location.cookie) {
+      for (const [header, value] of headers) {
+        if (header.toLowerCase() !== 'cookie') continue;
+        for (const part of value.split(';')) {
+          const eq = part.indexOf('=');
+          if (eq > 0 && part.slice(0, eq).trim() === location.cookie)
+            return { token: part.slice(eq + 1).trim() };
+        }
+      }
+    }
+  }
+  return {};
+}
+
+function splitTarget(url: string): { path: string; query: string } {
+  const hash = url.indexOf('#');
+  const withoutFragment = hash < 0 ? url : url.slice(0, hash);
+  const question = withoutFragment.indexOf('?');
+  return question < 0
+    ? { path: withoutFragment, query: '' }
+    : { path: withoutFragment.slice(0, question), query: withoutFragment.slice(question) };
+}
+
+export interface InboundPipeline {
+  decide(request: InboundRequest): Promise<InboundOutcome>;
+}
+
+export function createInboundPipeline(options: InboundPipelineOptions): InboundPipeline {
+  const clock = options.clock ?? systemClock;
+  let limiters = new Map<string, RateLimiter>();
+  let validator: { view: WorkloadPolicy; value: JwtValidator<IssuerWithTokens> } | undefined;
+  // One validator per snapshot, so that its JWKS cache lives as long as the policy does.
+  const validatorOf = (view: WorkloadPolicy, issuers: readonly IssuerWithTokens[]) => {
+    if (validator?.view !== view) validator = { view, value: options.validatorFor(issuers) };
+    return validator.value;
+  };
+  let limitersFor: WorkloadPolicy | undefined;
+
+  const limiterFor = (view: WorkloadPolicy, requests: number, periodMs: number): RateLimiter => {
+    if (limitersFor !== view) {
+      // A new snapshot may change limits: counting starts afresh, bounded to its rules.
+      limiters = new Map();
+      limitersFor = view;
+    }
+    const key = `${requests}/${periodMs}`;
+    let limiter = limiters.get(key);
+    if (!limiter) {
+      limiter = createRateLimiter({ requests, perMs: periodMs }, { clock });
+      limiters.set(key, limiter);
+    }
+    return limiter;
+  };
+
+  return {
+    async decide(request): Promise<InboundOutcome> {
+      const view = options.policy();
+      if (!view) {
+        return {
+          kind: 'reject',
+          status: 503,
+          headers: {},
+          message: 'sidecar not ready',
+          reason: 'NO_POLICY',
+        };
+      }
+
+      const { path: rawPath, query } = splitTarget(request.url);
+      let path: NormalizedPath;
+      try {
+        path = options.normalizePath(rawPath);
+      } catch (error) {
+        if (!isLanyardError(error)) throw error;
+        return {
+          kind: 'reject',
+          status: 400,
+          headers: {},
+          message: 'invalid request path',
+          reason: error.code,
+        };
+      }
+
+      const issuers = issuersOf(view);
+      const found = findToken(request.headers, issuers);
+      if (found.duplicate) {
+        return {
+          kind: 'reject',
+          status: 400,
+          headers: { 'www-authenticate': invalidTokenChallenge('more than one token') },
+          message: 'more than one token in the request',
+          reason: 'DUPLICATE_TOKEN',
+        };
+      }
+      let verified: VerifiedToken<IssuerWithTokens> | undefined;
+      if (found.token !== undefined) {
+        if (issuers.length === 0) {
+          // No policy names an issuer: the token cannot be checked, so it grants nothing.
+          verified = undefined;
+        } else {
+          try {
+            verified = await validatorOf(view, issuers).verify(found.token);
+          } catch (error) {
+            if (!isLanyardError(error)) throw error;
+            return {
+              kind: 'reject',
+              status: 401,
+              headers: { 'www-authenticate': invalidTokenChallenge('the access token is not valid') },
+              message: 'invalid user token',
+              reason: error.code,
+            };
+          }
+        }
+      }
+      const user = verified?.subject;
+
+      const decision = evaluate(view, {
+        method: request.method,
+        host: request.host,
+        port: request.port,
+        path,
+        peer: request.peer,
+        claims: verified?.claims,
+      });
+
+      if (decision.decision === 'DENY') {
+        if (decision.stepUp) {
+          return {
+            kind: 'reject',
+            status: 401,
+            headers: {
+              'www-authenticate': stepUpChallenge({
+                acrValues: decision.stepUp.acrValues.length > 0 ? decision.stepUp.acrValues : ['mfa'],
+                description: 'multi-factor authentication required',
+              }),
+            },
+            message: 'multi-factor authentication required',
+            decision,
+            reason: decision.reason,
+            user,
+          };
+        }
+        return {
+          kind: 'reject',
+          status: 403,
+          headers: {},
+          message: 'forbidden',
+          decision,
+          reason: decision.reason,
+          user,
+        };
+      }
+
+      if (decision.rateLimit) {
+        const { bucket, requests, periodMs } = decision.rateLimit;
+        const verdict = limiterFor(view, requests, periodMs).take(bucket);
+        if (!verdict.allowed) {
+          return {
+            kind: 'reject',
+            status: 429,
+            headers: { 'retry-after': String(verdict.retryAfterSeconds) },
+            message: 'rate limit exceeded',
+            decision,
+            reason: 'RATE_LIMITED',
+            user,
+          };
+        }
+      }
+
+      const claimHeaders = issuers.flatMap((issuer) => (issuer.claimsToHeaders ?? []).map((m) => m.header));
+      const headerPolicy = compileHeaderPolicy({ claimHeaders });
+      let headers = request.headers;
+      if (verified && verified.issuer.forward === false && found.header) {
+        const dropped = found.header;
+        headers = headers.filter(([name]) => name.toLowerCase() !== dropped);
+      }
+      const forwarded = forwardHeaders(
+        headers,
+        {
+          peerId: request.peer,
+          user: verified && {
+            issuer: verified.issuer.issuer,
+            subject: verified.subject,
+            claims: verified.claims,
+            claimHeaders: (verified.issuer.claimsToHeaders ?? []).map((m) => ({
+              claim: m.claim,
+              header: m.header,
+            })),
+          },
+        },
+        headerPolicy,
+      );
+      return { kind: 'forward', target: `${path}${query}`, headers: forwarded.headers, decision, user };
+    },
+  };
+}
