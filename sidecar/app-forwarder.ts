@@ -1,0 +1,160 @@
+// Connects the inbound listener to the decision pipeline and the app: a request the pipeline
+// allows goes to the app on localhost with the rewritten target and trusted headers; any
+// other gets the pipeline's status. Every request ends in exactly one DecisionRecord.
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fromRawHeaders, type HeaderList } from './headers.ts';
+import type { InboundPipeline } from './inbound.ts';
+import type { PeerVerdict } from './peer.ts';
+
+export interface DecisionRecord {
+  peer: string | undefined;
+  /** The verified user subject; never the token. */
+  user: string | undefined;
+  method: string;
+  /** The normalized path (without query), or the raw one when it was refused. */
+  path: string;
+  status: number;
+  decision: 'ALLOW' | 'DENY';
+  reason: string;
+  policy?: string;
+  rule?: string;
+  dryRun?: { decision: string; policy?: string; rule?: string };
+  latencyMs: number;
+}
+
+export interface AppForwarderOptions {
+  pipeline: InboundPipeline;
+  appPort: number;
+  appHost?: string;
+  onDecision: (record: DecisionRecord) => void;
+  /** Bound on the app's answer. Default 60 s. */
+  appTimeoutMs?: number;
+  now?: () => number;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function toOutgoing(headers: HeaderList): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [rawName, value] of headers) {
+    const name = rawName.toLowerCase();
+    if (HOP_BY_HOP.has(name)) continue;
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else out[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return out;
+}
+
+function hostOf(req: IncomingMessage): string {
+  const host = (req.headers.host ?? '').toLowerCase();
+  return host.replace(/:\d+$/, '').replace(/\.$/, '');
+}
+
+export function createAppForwarder(options: AppForwarderOptions) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const now = options.now ?? (() => performance.now());
+  const appHost = options.appHost ?? '127.0.0.1';
+
+  const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerVerdict | undefined): void => {
+    const started = now();
+    const peerId = peer?.ok ? peer.id.toString() : undefined;
+    void options.pipeline
+      .decide({
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        host: hostOf(req),
+        port: options.appPort,
+        headers: fromRawHeaders(req.rawHeaders),
+        peer: peerId,
+      })
+      .then((outcome) => {
+        const base = {
+          peer: peerId,
+          method: req.method ?? 'GET',
+          decision: outcome.decision,
+        };
+        const record = (status: number, reason: string, path: string, user: string | undefined) =>
+          options.onDecision({
+            peer: base.peer,
+            user,
+            method: base.method,
+            path,
+            status,
+            decision: outcome.kind === 'forward' ? 'ALLOW' : 'DENY',
+            reason,
+            policy: base.decision?.decidedBy
+              ? `${base.decision.decidedBy.policy.namespace}/${base.decision.decidedBy.policy.name}`
+              : undefined,
+            rule: base.decision?.decidedBy?.rule,
+            dryRun: base.decision?.dryRun && {
+              decision: base.decision.dryRun.decision,
+              policy: base.decision.dryRun.decidedBy?.policy.name,
+              rule: base.decision.dryRun.decidedBy?.rule,
+            },
+            latencyMs: now() - started,
+          });
+
+        if (outcome.kind === 'reject') {
+          req.resume();
+          res.writeHead(outcome.status, { ...outcome.headers, 'content-type': 'text/plain; charset=utf-8' });
+          res.end(`${outcome.message}\n`);
+          record(outcome.status, outcome.reason, (req.url ?? '').split('?')[0]!.slice(0, 256), outcome.user);
+          return;
+        }
+        const upstream = request({
+          host: appHost,
+          port: options.appPort,
+          method: req.method,
+          path: outcome.target,
+          headers: toOutgoing(outcome.headers),
+          agent,
+          timeout: options.appTimeoutMs ?? 60_000,
+        });
+        const path = outcome.target.split('?')[0]!;
+        upstream.on('response', (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          record(answer.statusCode ?? 502, outcome.decision.reason, path, outcome.user);
+        });
+        upstream.on('timeout', () => upstream.destroy(new Error('app timed out')));
+        upstream.on('error', () => {
+          if (!res.headersSent) {
+            res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
+            res.end('app unavailable\n');
+            record(502, 'APP_UNAVAILABLE', path, outcome.user);
+          } else {
+            res.destroy();
+          }
+        });
+        req.pipe(upstream);
+      })
+      .catch(() => {
+        // The pipeline fails closed: an unexpected error is a 500, never a forwarded request.
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('internal error\n');
+        }
+        options.onDecision({
+          peer: peerId,
+          user: undefined,
+          method: req.method ?? 'GET',
+          path: (req.url ?? '').split('?')[0]!.slice(0, 256),
+          status: 500,
+          decision: 'DENY',
+          reason: 'INTERNAL_ERROR',
+          latencyMs: now() - started,
+        });
+      });
+  };
+
+  return { handle, close: () => agent.destroy() };
+}
