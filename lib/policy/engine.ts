@@ -5,6 +5,7 @@ import { parseSpiffeId, workloadIdentityOf } from '../spiffe.ts';
 import type { CompiledPolicy } from './compile.ts';
 import type { AuditRecord, Decision, DecisionReason, NearMiss, RequestContext, RuleRef } from './model.ts';
 import type { WorkloadPolicy } from './policy-index.ts';
+import type { RuleTable } from './rule-table.ts';
 import { mfaSatisfied, type CompiledRule, type EvalContext } from './rules.ts';
 
 interface Outcome {
@@ -38,8 +39,6 @@ function differences(rule: CompiledRule, ctx: EvalContext): string[] {
       out.push(`when[${i}]: ${condition.text} not satisfied${ctx.claims ? '' : ' (no user token)'}`);
     }
   }
-  if (rule.mfa && out.length === 0 && !mfaSatisfied(rule.mfa, ctx.claims))
-    out.push('requireMfa: no multi-factor authentication');
   return out;
 }
 
@@ -47,54 +46,43 @@ class Evaluation {
   rulesEvaluated = 0;
   constructor(readonly ctx: EvalContext) {}
 
-  decide(
-    deny: readonly CompiledPolicy[],
-    allow: readonly CompiledPolicy[],
-    defaultAction: 'ALLOW' | 'DENY',
-  ): Outcome {
-    for (const policy of deny) {
-      for (const rule of policy.rules) {
-        this.rulesEvaluated++;
-        if (matches(rule, this.ctx))
-          return { decision: 'DENY', reason: 'DENY_RULE', decidedBy: ref(policy, rule) };
-      }
+  decide(deny: RuleTable, allow: RuleTable, hasAllow: boolean, defaultAction: 'ALLOW' | 'DENY'): Outcome {
+    for (const { policy, rule } of deny.candidates(this.ctx.peer, this.ctx.namespace)) {
+      this.rulesEvaluated++;
+      if (matches(rule, this.ctx))
+        return { decision: 'DENY', reason: 'DENY_RULE', decidedBy: ref(policy, rule) };
     }
     let stepUp: Outcome | undefined;
-    for (const policy of allow) {
-      for (const rule of policy.rules) {
-        this.rulesEvaluated++;
-        if (!matches(rule, this.ctx)) continue;
-        if (!rule.mfa || mfaSatisfied(rule.mfa, this.ctx.claims)) {
-          return { decision: 'ALLOW', reason: 'ALLOW_RULE', decidedBy: ref(policy, rule), rule };
-        }
-        // Keep looking: another rule may allow without MFA.
-        stepUp ??= { decision: 'DENY', reason: 'MFA_REQUIRED', decidedBy: ref(policy, rule), rule };
+    for (const { policy, rule } of allow.candidates(this.ctx.peer, this.ctx.namespace)) {
+      this.rulesEvaluated++;
+      if (!matches(rule, this.ctx)) continue;
+      if (!rule.mfa || mfaSatisfied(rule.mfa, this.ctx.claims)) {
+        return { decision: 'ALLOW', reason: 'ALLOW_RULE', decidedBy: ref(policy, rule), rule };
       }
+      // Keep looking: another rule may allow without MFA.
+      stepUp ??= { decision: 'DENY', reason: 'MFA_REQUIRED', decidedBy: ref(policy, rule), rule };
     }
     if (stepUp) return stepUp;
-    if (allow.length > 0) return { decision: 'DENY', reason: 'NO_ALLOW_MATCH' };
+    if (hasAllow) return { decision: 'DENY', reason: 'NO_ALLOW_MATCH' };
     return { decision: defaultAction, reason: 'MESH_DEFAULT' };
   }
 
-  nearMiss(allow: readonly CompiledPolicy[]): NearMiss | undefined {
+  /** The ALLOW rule with the fewest differences; looks at every rule, but only for a deny. */
+  nearMiss(allow: RuleTable): NearMiss | undefined {
     let best: NearMiss | undefined;
-    for (const policy of allow) {
-      for (const rule of policy.rules) {
-        const differ = differences(rule, this.ctx);
-        if (!best || differ.length < best.differences.length)
-          best = { ...ref(policy, rule), differences: differ };
-      }
+    for (const { policy, rule } of allow.all) {
+      const differ = differences(rule, this.ctx);
+      if (!best || differ.length < best.differences.length)
+        best = { ...ref(policy, rule), differences: differ };
     }
     return best;
   }
 
-  audit(policies: readonly CompiledPolicy[], dryRun: boolean): AuditRecord[] {
+  audit(table: RuleTable, dryRun: boolean): AuditRecord[] {
     const records: AuditRecord[] = [];
-    for (const policy of policies) {
-      for (const rule of policy.rules) {
-        this.rulesEvaluated++;
-        if (matches(rule, this.ctx)) records.push({ ...ref(policy, rule), action: policy.action, dryRun });
-      }
+    for (const { policy, rule } of table.candidates(this.ctx.peer, this.ctx.namespace)) {
+      this.rulesEvaluated++;
+      if (matches(rule, this.ctx)) records.push({ ...ref(policy, rule), action: policy.action, dryRun });
     }
     return records;
   }
@@ -126,17 +114,19 @@ export function evaluate(view: WorkloadPolicy, request: RequestContext): Decisio
     roles: new Map(),
   };
   const run = new Evaluation(ctx);
-  const audit = [...run.audit(view.audit, false), ...run.audit(view.dryRun, true)];
+  const { tables } = view;
+  const audit = [...run.audit(tables.audit, false), ...run.audit(tables.dryRun, true)];
   if (request.peer === undefined && view.mtls === 'STRICT') {
     return { decision: 'DENY', reason: 'MTLS_REQUIRED', audit, rulesEvaluated: run.rulesEvaluated };
   }
-  const outcome = run.decide(view.deny, view.allow, view.options.defaultAction);
+  const outcome = run.decide(tables.deny, tables.allow, view.allow.length > 0, view.options.defaultAction);
   const dryRun =
     view.dryRun.length === 0
       ? undefined
       : run.decide(
-          [...view.deny, ...view.dryRun.filter((p) => p.action === 'DENY')],
-          [...view.allow, ...view.dryRun.filter((p) => p.action === 'ALLOW')],
+          tables.shadowDeny,
+          tables.shadowAllow,
+          view.allow.length > 0 || view.dryRun.some((p) => p.action === 'ALLOW'),
           view.options.defaultAction,
         );
   const { rule } = outcome;
@@ -154,7 +144,7 @@ export function evaluate(view: WorkloadPolicy, request: RequestContext): Decisio
           periodMs: rule.rateLimit.periodMs,
         },
       }),
-    ...(outcome.reason === 'NO_ALLOW_MATCH' && { nearMiss: run.nearMiss(view.allow) }),
+    ...(outcome.reason === 'NO_ALLOW_MATCH' && { nearMiss: run.nearMiss(tables.allow) }),
     audit,
     ...(dryRun && {
       dryRun: {

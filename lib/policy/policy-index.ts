@@ -2,6 +2,7 @@
 // policies costs the size of its namespace and the root namespace, never the whole cluster.
 import type { CompiledPolicy } from './compile.ts';
 import type { PolicyRef, WorkloadRef } from './model.ts';
+import { RuleTable } from './rule-table.ts';
 import type { ResolvedOptions } from './options.ts';
 import { selectorMatches } from './selector.ts';
 import type { TokenLocation, UserTokenIssuer } from './types.generated.ts';
@@ -19,6 +20,16 @@ export interface WorkloadPolicy {
   readonly allow: readonly CompiledPolicy[];
   readonly audit: readonly CompiledPolicy[];
   readonly dryRun: readonly CompiledPolicy[];
+  /** The same rules, indexed for evaluation. */
+  readonly tables: {
+    readonly deny: RuleTable;
+    readonly allow: RuleTable;
+    readonly audit: RuleTable;
+    readonly dryRun: RuleTable;
+    /** What enforcement would be with the dry-run policies on. */
+    readonly shadowDeny: RuleTable;
+    readonly shadowAllow: RuleTable;
+  };
   /**
    * The token issuers the sidecar accepts for this workload, from its enforced policies, one per
    * issuer (the workload's own namespace wins over the root namespace), with `from` defaulted.
@@ -77,14 +88,26 @@ export class PolicyIndex {
     const policies = this.policiesFor(workload);
     const enforced = policies.filter((p) => !p.dryRun);
     const modes = enforced.map((p) => p.spec.mtls).filter((mode) => mode !== undefined);
+    const deny = enforced.filter((p) => p.action === 'DENY');
+    const allow = enforced.filter((p) => p.action === 'ALLOW');
+    const audit = enforced.filter((p) => p.action === 'AUDIT');
+    const dryRun = policies.filter((p) => p.dryRun);
     return Object.freeze({
       workload,
       mtls:
         modes.length === 0 ? this.#options.defaultMtls : modes.includes('STRICT') ? 'STRICT' : 'PERMISSIVE',
-      deny: enforced.filter((p) => p.action === 'DENY'),
-      allow: enforced.filter((p) => p.action === 'ALLOW'),
-      audit: enforced.filter((p) => p.action === 'AUDIT'),
-      dryRun: policies.filter((p) => p.dryRun),
+      deny,
+      allow,
+      audit,
+      dryRun,
+      tables: {
+        deny: new RuleTable(deny),
+        allow: new RuleTable(allow),
+        audit: new RuleTable(audit),
+        dryRun: new RuleTable(dryRun),
+        shadowDeny: new RuleTable([...deny, ...dryRun.filter((p) => p.action === 'DENY')]),
+        shadowAllow: new RuleTable([...allow, ...dryRun.filter((p) => p.action === 'ALLOW')]),
+      },
       userTokens: issuersOf(enforced),
       options: this.#options,
     });

@@ -23,6 +23,11 @@ type Test = (ctx: EvalContext) => boolean;
 export interface CompiledRule {
   /** The rule's name, or rules[i] when it has none. */
   readonly name: string;
+  /**
+   * When every source of the rule names exact principals or namespaces: those, as peer keys. The
+   * rule can match only such a peer, so the engine looks at it only for those peers.
+   */
+  readonly peerKeys?: ReadonlySet<string>;
   readonly from?: Test;
   readonly to?: Test;
   readonly when: readonly { readonly test: Test; readonly text: string }[];
@@ -34,10 +39,30 @@ export interface CompiledRule {
   };
 }
 
-const anyOf =
-  (tests: Test[]): Test =>
-  (ctx) =>
-    tests.some((test) => test(ctx));
+// Single tests are returned as they are: most lists hold one item, and each layer costs.
+const anyOf = (tests: Test[]): Test =>
+  tests.length === 1 ? tests[0]! : (ctx) => tests.some((test) => test(ctx));
+const allOf = (tests: Test[]): Test =>
+  tests.length === 1 ? tests[0]! : (ctx) => tests.every((test) => test(ctx));
+
+const exact = (patterns: readonly string[] | undefined): patterns is readonly string[] =>
+  patterns !== undefined && patterns.every((p) => !p.startsWith('*') && !p.endsWith('*'));
+
+/**
+ * The peer keys ("principal:<id>", "namespace:<ns>") of which a request's peer must have one for
+ * the rule to match, or undefined when some source also matches other peers (wildcards,
+ * negations only, plaintext).
+ */
+function peerKeys(sources: readonly Source[] | undefined): ReadonlySet<string> | undefined {
+  if (!sources) return undefined;
+  const keys = new Set<string>();
+  for (const { principals, namespaces } of sources) {
+    if (exact(principals)) principals.forEach((p) => keys.add(`principal:${p}`));
+    else if (exact(namespaces)) namespaces.forEach((n) => keys.add(`namespace:${n}`));
+    else return undefined;
+  }
+  return keys;
+}
 
 function compileOperation(op: Omit<Operation, 'permission' | 'rolePermissions'> | Permission): Test {
   const checks: Test[] = [];
@@ -66,7 +91,7 @@ function compileOperation(op: Omit<Operation, 'permission' | 'rolePermissions'> 
     const matcher = compilePathMatcher(patterns);
     checks.push((ctx) => matcher.test(ctx.path) !== negate);
   }
-  return (ctx) => checks.every((check) => check(ctx));
+  return allOf(checks);
 }
 
 function compileSource(source: Source): Test {
@@ -88,7 +113,7 @@ function compileSource(source: Source): Test {
   add(source.notPrincipals, (ctx) => ctx.peer, true);
   add(source.namespaces, (ctx) => ctx.namespace, false);
   add(source.notNamespaces, (ctx) => ctx.namespace, true);
-  return (ctx) => checks.every((check) => check(ctx));
+  return allOf(checks);
 }
 
 function rolesOf(ctx: EvalContext, claimPath: readonly string[]): ReadonlySet<string> {
@@ -146,8 +171,10 @@ export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledR
           : compileOperation(op),
     );
     const limit = rule.rateLimit;
+    const keys = peerKeys(rule.from);
     return {
       name,
+      ...(keys && { peerKeys: keys }),
       ...(rule.from && { from: anyOf(rule.from.map(compileSource)) }),
       ...(to && { to: anyOf(to) }),
       when: (rule.when ?? []).map((condition) => compileCondition(condition, rolesClaim)),

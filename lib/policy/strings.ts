@@ -17,11 +17,15 @@ export function compileStringMatcher(patterns: readonly string[], lowercase = fa
     else if (pattern.startsWith('*')) suffixes.push(pattern.slice(1));
     else exact.add(pattern);
   }
+  if (any) return { test: () => true };
+  // The common case, exact values only, is one Set lookup.
+  if (prefixes.length === 0 && suffixes.length === 0) {
+    return { test: (input) => exact.has(lowercase ? input.toLowerCase() : input) };
+  }
   return {
     test(input) {
       const value = lowercase ? input.toLowerCase() : input;
       return (
-        any ||
         exact.has(value) ||
         prefixes.some((prefix) => value.startsWith(prefix)) ||
         suffixes.some((suffix) => value.endsWith(suffix))
