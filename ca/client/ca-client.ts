@@ -1,0 +1,204 @@
+// The sidecar's CA client. It imports only lib/ and proto/ (and npm packages), never CA internals.
+import { X509Certificate } from 'node:crypto';
+import { credentials, Metadata, type ChannelCredentials, type ClientReadableStream } from '@grpc/grpc-js';
+import { Backoff } from '../../lib/backoff.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { createKeyAndCsr } from '../../lib/csr.ts';
+import { silentLogger, type Logger } from '../../lib/logger.ts';
+import type { IssueX509SVIDResponse__Output } from '../../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
+import { loadCaProto, type CertificateServiceClient, type TrustBundleMessage } from '../../proto/load.ts';
+import { renewalDelay } from './schedule.ts';
+
+/** What the client presents when it has no valid SVID yet. */
+export type BootstrapCredential = { kind: 'token'; token: string } | { kind: 'join-token'; token: string };
+
+export interface Svid {
+  readonly spiffeId: string;
+  readonly privateKeyPem: string;
+  /** The leaf, then intermediates, PEM. */
+  readonly certChainPem: string;
+  readonly expiresAt: number;
+}
+
+export interface Bundle {
+  readonly sequence: number;
+  readonly rootsPem: string;
+}
+
+export interface CaClientOptions {
+  /** host:port of the CA's gRPC endpoint. */
+  readonly address: string;
+  /** The SPIFFE ID the CA's serving certificate must carry. */
+  readonly caSpiffeId: string;
+  /** Roots to trust before the first bundle arrives (PEM). */
+  readonly bootstrapRootsPem: string;
+  /** Called for each bootstrap: a projected token is re-read, since the kubelet rotates it. */
+  readonly credential: () => Promise<BootstrapCredential>;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly random?: () => number;
+  /** Per-call deadline; default 10 s. */
+  readonly callTimeoutMs?: number;
+  readonly onSvid?: (svid: Svid) => void;
+  readonly onBundle?: (bundle: Bundle) => void;
+}
+
+const toPem = (der: Buffer) =>
+  `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+
+/**
+ * Keeps an X.509-SVID fresh: requests one, renews it at half-life with jitter, retries with
+ * jittered backoff while the CA is unavailable (the current SVID stays in use until it
+ * expires), and follows the trust bundle stream.
+ */
+export class CaClient {
+  private svid: Svid | undefined;
+  private bundle: Bundle;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stream: ClientReadableStream<TrustBundleMessage> | undefined;
+  private readonly renewBackoff: Backoff;
+  private readonly streamBackoff: Backoff;
+  private readonly logger: Logger;
+  private readonly Service = loadCaProto().CertificateService;
+
+  constructor(private readonly options: CaClientOptions) {
+    this.bundle = { sequence: 0, rootsPem: options.bootstrapRootsPem };
+    this.logger = options.logger ?? silentLogger;
+    this.renewBackoff = new Backoff(500, 30_000, options.random);
+    this.streamBackoff = new Backoff(500, 30_000, options.random);
+  }
+
+  /** The SVID, while it is valid. */
+  current(): Svid | undefined {
+    return this.svid && this.options.clock.now() < this.svid.expiresAt ? this.svid : undefined;
+  }
+
+  trustBundle(): Bundle {
+    return this.bundle;
+  }
+
+  /** Resolves once the first SVID arrived; keeps renewing until stop(). */
+  async start(): Promise<Svid> {
+    for (;;) {
+      if (this.stopped) throw new Error('CA client stopped');
+      try {
+        const svid = await this.renew();
+        this.watchBundle();
+        return svid;
+      } catch (error) {
+        await this.sleep(this.renewBackoff.next(), error);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.stream?.cancel();
+  }
+
+  private async sleep(ms: number, error: unknown): Promise<void> {
+    this.logger.warn({ retryInMs: ms, error: (error as Error).message }, 'CA unavailable; retrying');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  private channelCredentials(withSvid: Svid | undefined): ChannelCredentials {
+    const expected = `URI:${this.options.caSpiffeId}`;
+    return credentials.createSsl(
+      Buffer.from(this.bundle.rootsPem),
+      withSvid ? Buffer.from(withSvid.privateKeyPem) : null,
+      withSvid ? Buffer.from(withSvid.certChainPem) : null,
+      {
+        // The CA is identified by its SPIFFE ID, not by a DNS name.
+        checkServerIdentity: (_host, cert) =>
+          cert.subjectaltname === expected ? undefined : new Error('CA server identity mismatch'),
+      },
+    );
+  }
+
+  private async client(): Promise<{ client: CertificateServiceClient; metadata: Metadata }> {
+    const metadata = new Metadata();
+    const svid = this.current();
+    if (!svid) {
+      const credential = await this.options.credential();
+      if (credential.kind === 'token') metadata.set('authorization', `Bearer ${credential.token}`);
+      else metadata.set('lanyard-join-token', credential.token);
+    }
+    return { client: new this.Service(this.options.address, this.channelCredentials(svid)), metadata };
+  }
+
+  private async renew(): Promise<Svid> {
+    const { privateKeyPem, csr } = await createKeyAndCsr();
+    const { client, metadata } = await this.client();
+    try {
+      const deadline = new Date(Date.now() + (this.options.callTimeoutMs ?? 10_000));
+      const response = await new Promise<IssueX509SVIDResponse__Output | undefined>((resolve, reject) =>
+        client.IssueX509SVID({ csr }, metadata, { deadline }, (error, value) =>
+          error ? reject(error) : resolve(value),
+        ),
+      );
+      if (!response) throw new Error('empty response');
+      const chain = response.certChain.map((der) => new X509Certificate(der));
+      const svid: Svid = {
+        spiffeId: response.spiffeId,
+        privateKeyPem,
+        certChainPem: chain.map((cert) => toPem(cert.raw)).join(''),
+        expiresAt: response.expiresAtUnixMs,
+      };
+      if (response.bundle) this.acceptBundle(response.bundle);
+      this.svid = svid;
+      this.renewBackoff.reset();
+      this.options.onSvid?.(svid);
+      this.schedule(renewalDelay(this.options.clock.now(), svid.expiresAt, this.options.random));
+      return svid;
+    } finally {
+      client.close();
+    }
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.renew().catch((error: unknown) => {
+        const delay = this.renewBackoff.next();
+        this.logger.warn(
+          { retryInMs: delay, error: (error as Error).message, svidValid: this.current() !== undefined },
+          'SVID renewal failed; keeping the current SVID until it expires',
+        );
+        this.schedule(delay);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private acceptBundle(message: TrustBundleMessage): void {
+    if (message.sequence <= this.bundle.sequence && this.bundle.sequence !== 0) return;
+    this.bundle = { sequence: message.sequence, rootsPem: message.roots.map(toPem).join('') };
+    this.options.onBundle?.(this.bundle);
+  }
+
+  private watchBundle(): void {
+    if (this.stopped) return;
+    this.client()
+      .then(({ client, metadata }) => {
+        const stream = client.WatchTrustBundle({}, metadata);
+        this.stream = stream;
+        stream.on('data', (message: TrustBundleMessage) => {
+          this.streamBackoff.reset();
+          this.acceptBundle(message);
+        });
+        // Every end of the stream, clean or not, comes with a status: reconnect then.
+        stream.on('error', () => undefined);
+        stream.on('status', () => {
+          client.close();
+          if (this.stopped) return;
+          const delay = this.streamBackoff.next();
+          this.logger.warn({ retryInMs: delay }, 'trust bundle stream ended; reconnecting');
+          setTimeout(() => this.watchBundle(), delay).unref();
+        });
+      })
+      .catch(() => setTimeout(() => this.watchBundle(), this.streamBackoff.next()).unref());
+  }
+}

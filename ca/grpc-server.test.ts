@@ -1,0 +1,212 @@
+import { X509Certificate } from 'node:crypto';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKeyAndCsr } from '../lib/csr.ts';
+import { kubePodLookup } from '../kube/pods.ts';
+import { kubeTokenReviewer } from '../kube/token-review.ts';
+import { loadCaProto, type CertificateServiceClient } from '../proto/load.ts';
+import type { IssueX509SVIDResponse__Output } from '../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
+import type { TrustBundle__Output } from '../proto/generated/lanyard/ca/v1/TrustBundle.ts';
+import { opensslVerify } from '../test/helpers/ca.ts';
+import { CA_SPIFFE_ID, startTestCaServer, type TestCaServer } from '../test/helpers/ca-server.ts';
+import { makeCsr, p256Csr } from '../test/helpers/csr.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { CaClient, type Bundle } from './client/ca-client.ts';
+import { TokenReviewAttestor } from './token-review-attestor.ts';
+
+const identity = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' };
+const Service = loadCaProto().CertificateService;
+let running: TestCaServer[] = [];
+const clients: CertificateServiceClient[] = [];
+
+afterEach(async () => {
+  clients.splice(0).forEach((client) => client.close());
+  await Promise.all(running.map((server) => server.close()));
+  running = [];
+});
+
+async function start(options: Parameters<typeof startTestCaServer>[0] = {}) {
+  const server = await startTestCaServer(options);
+  running.push(server);
+  return server;
+}
+
+function connect(server: TestCaServer, svid?: { privateKeyPem: string; certChainPem: string }) {
+  const client = new Service(
+    server.address,
+    credentials.createSsl(
+      Buffer.from(server.rootsPem()),
+      svid ? Buffer.from(svid.privateKeyPem) : null,
+      svid ? Buffer.from(svid.certChainPem) : null,
+      {
+        checkServerIdentity: (_host, cert) =>
+          cert.subjectaltname === `URI:${CA_SPIFFE_ID}` ? undefined : new Error('wrong CA identity'),
+      },
+    ),
+  );
+  clients.push(client);
+  return client;
+}
+
+function issue(client: CertificateServiceClient, csr: Buffer, metadata = new Metadata()) {
+  return new Promise<IssueX509SVIDResponse__Output>((resolve, reject) =>
+    client.IssueX509SVID({ csr }, metadata, (error, value) => (error ? reject(error) : resolve(value!))),
+  );
+}
+
+const join = (token: string) => {
+  const metadata = new Metadata();
+  metadata.set('lanyard-join-token', token);
+  return metadata;
+};
+
+const toPem = (der: Buffer) => new X509Certificate(der).toString();
+
+describe('CA gRPC server', () => {
+  it('issues an SVID for a join token, once; the SVID verifies with openssl against the bundle', async () => {
+    const server = await start();
+    const client = connect(server);
+    const token = server.joinTokens.create(identity);
+    const response = await issue(client, p256Csr().csr, join(token));
+    expect(response.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/web');
+    const leaf = new X509Certificate(response.certChain[0]!);
+    expect(leaf.subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/web');
+    const roots = response.bundle!.roots.map(toPem);
+    expect(await opensslVerify(leaf.toString(), roots, [])).toMatch(/OK/);
+    expect(response.expiresAtUnixMs).toBe(Date.parse(leaf.validTo));
+
+    await expect(issue(client, p256Csr().csr, join(token))).rejects.toMatchObject({
+      code: status.UNAUTHENTICATED,
+    });
+    const metrics = await server.registry.getSingleMetricAsString('lanyard_ca_failed_total');
+    expect(metrics).toContain('reason="ERR_CA_UNAUTHENTICATED"');
+  });
+
+  it('refuses calls without a credential, expired join tokens and garbage or weak CSRs', async () => {
+    const server = await start();
+    const client = connect(server);
+    await expect(issue(client, p256Csr().csr)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    const expiring = server.joinTokens.create(identity, 1000);
+    server.clock.advance(1000);
+    await expect(issue(client, p256Csr().csr, join(expiring))).rejects.toMatchObject({
+      code: status.UNAUTHENTICATED,
+    });
+    const error = (await issue(
+      client,
+      Buffer.from('garbage'),
+      join(server.joinTokens.create(identity)),
+    ).catch((e: unknown) => e)) as ServiceError;
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toBe('invalid CSR');
+    expect(error.metadata.get('lanyard-error-code')).toEqual(['ERR_CA_CSR_INVALID']);
+    const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    await expect(
+      issue(client, makeCsr(rsa1024.privateKey, rsa1024.publicKey), join(server.joinTokens.create(identity))),
+    ).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    await expect(
+      issue(client, Buffer.alloc(70 * 1024, 0x30), join(server.joinTokens.create(identity))),
+    ).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+  });
+
+  it('renews over mTLS with a valid SVID for the same identity only', async () => {
+    const server = await start();
+    const key = await createKeyAndCsr();
+    const first = await issue(connect(server), key.csr, join(server.joinTokens.create(identity)));
+    const svid = { privateKeyPem: key.privateKeyPem, certChainPem: first.certChain.map(toPem).join('') };
+    const renewed = await issue(connect(server, svid), (await createKeyAndCsr()).csr);
+    expect(renewed.spiffeId).toBe(first.spiffeId);
+  });
+
+  it('applies the per-caller signing rate limit', async () => {
+    const server = await start({ ratePerSecond: 2 });
+    const key = await createKeyAndCsr();
+    const first = await issue(connect(server), key.csr, join(server.joinTokens.create(identity)));
+    const mtls = connect(server, {
+      privateKeyPem: key.privateKeyPem,
+      certChainPem: first.certChain.map(toPem).join(''),
+    });
+    await issue(mtls, p256Csr().csr);
+    // The fake clock does not move: the bucket (2 per second) is empty now.
+    await expect(issue(mtls, p256Csr().csr)).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+  });
+
+  it('mints JWT-SVIDs that verify with the JWKS, and refuses one without an audience', async () => {
+    const server = await start();
+    const client = connect(server);
+    const mint = (audience: string[]) =>
+      new Promise<{ token: string }>((resolve, reject) =>
+        client.MintJWTSVID({ audience }, join(server.joinTokens.create(identity)), (error, value) =>
+          error ? reject(error) : resolve(value!),
+        ),
+      );
+    const { token } = await mint(['orders']);
+    const { payload } = await jwtVerify(token, createLocalJWKSet(server.ca.jwks()), {
+      audience: 'orders',
+      issuer: 'https://ca.test',
+      currentDate: new Date(server.clock.now()),
+    });
+    expect(payload.sub).toBe('spiffe://cluster.local/ns/shop/sa/web');
+    await expect(mint([])).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+  });
+
+  it('fails closed with UNAVAILABLE when TokenReview is unreachable', async () => {
+    const unreachable = new KubeConfig();
+    unreachable.loadFromClusterAndUser(
+      { name: 'gone', server: 'https://127.0.0.1:1', skipTLSVerify: true },
+      { name: 'nobody', token: 'x' },
+    );
+    const server = await start({
+      serviceAccountTokens: new TokenReviewAttestor({
+        trustDomain: 'cluster.local',
+        reviewer: kubeTokenReviewer(unreachable),
+        pods: kubePodLookup(unreachable),
+        clock: { now: () => Date.now() },
+      }),
+    });
+    const metadata = new Metadata();
+    metadata.set('authorization', 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln');
+    await expect(issue(connect(server), p256Csr().csr, metadata)).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+  });
+
+  it(
+    'streams the trust bundle to the CA client, and a rotated bundle when the root rotates',
+    { timeout: 30_000 },
+    async () => {
+      const server = await start({ rootValidityMs: 30 * 24 * 3600_000 });
+      const bundles: Bundle[] = [];
+      const client = new CaClient({
+        address: server.address,
+        caSpiffeId: CA_SPIFFE_ID,
+        bootstrapRootsPem: server.rootsPem(),
+        credential: () => Promise.resolve({ kind: 'join-token', token: server.joinTokens.create(identity) }),
+        clock: server.clock,
+        onBundle: (bundle) => bundles.push(bundle),
+      });
+      try {
+        const svid = await client.start();
+        expect(svid.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/web');
+        expect(client.current()).toBe(svid);
+        await expect.poll(() => bundles.length).toBeGreaterThanOrEqual(1);
+        const rotated = new Promise<TrustBundle__Output | Bundle>((resolve) => {
+          const timer = setInterval(() => {
+            const last = bundles.at(-1);
+            if (last && last.rootsPem.match(/BEGIN CERTIFICATE/g)!.length === 2) {
+              clearInterval(timer);
+              resolve(last);
+            }
+          }, 20);
+        });
+        server.clock.advance(16 * 24 * 3600_000);
+        await server.keyring.tick();
+        const next = (await rotated) as Bundle;
+        expect(next.rootsPem).toContain(server.ca.bundle().rootPems[1]!.split('\n')[1]!);
+      } finally {
+        client.stop();
+      }
+    },
+  );
+});

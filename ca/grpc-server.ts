@@ -1,0 +1,201 @@
+import {
+  experimental,
+  Server,
+  type ServerCredentials,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
+import type { Clock } from '../lib/clock.ts';
+import { createKeyAndCsr } from '../lib/csr.ts';
+import { isLanyardError } from '../lib/errors.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import type { WorkloadIdentity } from '../lib/spiffe.ts';
+import { loadCaProto, type CertificateServiceHandlers } from '../proto/load.ts';
+import type { IssueX509SVIDRequest__Output } from '../proto/generated/lanyard/ca/v1/IssueX509SVIDRequest.ts';
+import type { IssueX509SVIDResponse } from '../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
+import type { MintJWTSVIDRequest__Output } from '../proto/generated/lanyard/ca/v1/MintJWTSVIDRequest.ts';
+import type { MintJWTSVIDResponse } from '../proto/generated/lanyard/ca/v1/MintJWTSVIDResponse.ts';
+import type { TrustBundle } from '../proto/generated/lanyard/ca/v1/TrustBundle.ts';
+import type { WatchTrustBundleRequest__Output } from '../proto/generated/lanyard/ca/v1/WatchTrustBundleRequest.ts';
+import type { CallerAuthenticator } from './caller-auth.ts';
+import { pemToDer, type CertificateAuthority } from './certificate-authority.ts';
+import { caError } from './errors.ts';
+import { reasonOf, toServiceError } from './grpc-errors.ts';
+import type { TrustBundle as Bundle } from './keyring.ts';
+import type { CaMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { MutableCertificateProvider } from './tls-provider.ts';
+
+export interface CaServerOptions {
+  readonly ca: CertificateAuthority;
+  readonly auth: CallerAuthenticator;
+  readonly trustDomain: string;
+  /** The identity in the CA's own serving certificate, which clients check. */
+  readonly serverIdentity: WorkloadIdentity;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: CaMetrics;
+  /** Signing requests per second per caller identity; default 500. */
+  readonly ratePerSecond?: number;
+  /** Default 0.0.0.0:15012. */
+  readonly host?: string;
+  readonly port?: number;
+  /** The largest request message; default 64 KiB (a CSR is far smaller). */
+  readonly maxMessageBytes?: number;
+}
+
+export interface CaServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const toPem = (der: Buffer) =>
+  `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+
+function bundleMessage(trustDomain: string, bundle: Bundle): TrustBundle {
+  return { trustDomain, roots: bundle.rootPems.map(pemToDer), sequence: bundle.sequence };
+}
+
+/** Serves lanyard.ca.v1.CertificateService over TLS; see proto/ca.proto for authentication. */
+export async function startCaServer(options: CaServerOptions): Promise<CaServer> {
+  const logger = options.logger ?? silentLogger;
+  const { ca, auth, metrics, trustDomain } = options;
+  const limiter = new RateLimiter(options.ratePerSecond ?? 500, () => options.clock.now());
+  const tls = new MutableCertificateProvider();
+  const publishRoots = (bundle: Bundle) => tls.setCa(bundle.rootPems.join(''));
+  publishRoots(ca.bundle());
+  const unsubscribeRoots = ca.onBundleChange(publishRoots);
+
+  let renewTimer: NodeJS.Timeout | undefined;
+  const renewServingCert = async (): Promise<void> => {
+    const { privateKeyPem, csr } = await createKeyAndCsr();
+    // The longest TTL the CA allows: the request is clamped to its bound.
+    const issued = ca.issueX509Svid({
+      csr,
+      identity: options.serverIdentity,
+      ttlMs: Number.MAX_SAFE_INTEGER,
+    });
+    tls.setIdentity(issued.chain.map(toPem).join(''), privateKeyPem);
+    const halfLife = (issued.expiresAt - options.clock.now()) / 2;
+    renewTimer = setTimeout(() => {
+      renewServingCert().catch((error: unknown) =>
+        logger.error({ reason: reasonOf(error) }, 'CA serving certificate renewal failed'),
+      );
+    }, halfLife);
+    renewTimer.unref();
+  };
+  await renewServingCert();
+
+  async function caller<Req, Res>(call: ServerUnaryCall<Req, Res> | ServerWritableStream<Req, Res>) {
+    const peer = call.getAuthContext()?.sslPeerCertificate?.raw;
+    return auth.authenticate(call.metadata, peer);
+  }
+
+  function fail(kind: string, error: unknown): Partial<ReturnType<typeof toServiceError>> {
+    const reason = reasonOf(error);
+    metrics?.failed.inc({ kind, reason });
+    const detail = isLanyardError(error) ? error.detail : { message: String(error) };
+    if (reason === 'internal') logger.error({ kind, reason, detail }, 'CA request failed');
+    else logger.warn({ kind, reason, detail }, 'CA request refused');
+    return toServiceError(error);
+  }
+
+  const handlers: CertificateServiceHandlers = {
+    IssueX509SVID(
+      call: ServerUnaryCall<IssueX509SVIDRequest__Output, IssueX509SVIDResponse>,
+      callback: sendUnaryData<IssueX509SVIDResponse>,
+    ) {
+      const stop = metrics?.latency.startTimer({ kind: 'x509' });
+      caller(call)
+        .then((identity) => {
+          if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
+            throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
+          }
+          const ttlSeconds = call.request.ttlSeconds;
+          const issued = ca.issueX509Svid({
+            csr: call.request.csr,
+            identity,
+            ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
+          });
+          metrics?.issued.inc({ kind: 'x509' });
+          callback(null, {
+            spiffeId: issued.spiffeId,
+            certChain: [...issued.chain],
+            bundle: bundleMessage(trustDomain, issued.bundle),
+            expiresAtUnixMs: issued.expiresAt,
+          });
+        })
+        .catch((error: unknown) => callback(fail('x509', error)))
+        .finally(() => stop?.());
+    },
+
+    MintJWTSVID(
+      call: ServerUnaryCall<MintJWTSVIDRequest__Output, MintJWTSVIDResponse>,
+      callback: sendUnaryData<MintJWTSVIDResponse>,
+    ) {
+      const stop = metrics?.latency.startTimer({ kind: 'jwt' });
+      caller(call)
+        .then(async (identity) => {
+          if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
+            throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
+          }
+          const ttlSeconds = call.request.ttlSeconds;
+          const minted = await ca.mintJwtSvid({
+            identity,
+            audience: call.request.audience,
+            ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
+          });
+          metrics?.issued.inc({ kind: 'jwt' });
+          callback(null, {
+            token: minted.token,
+            spiffeId: minted.spiffeId,
+            expiresAtUnixMs: minted.expiresAt,
+          });
+        })
+        .catch((error: unknown) => callback(fail('jwt', error)))
+        .finally(() => stop?.());
+    },
+
+    WatchTrustBundle(call: ServerWritableStream<WatchTrustBundleRequest__Output, TrustBundle>) {
+      caller(call)
+        .then(() => {
+          if (call.cancelled) return;
+          call.write(bundleMessage(trustDomain, ca.bundle()));
+          const unsubscribe = ca.onBundleChange((bundle) => call.write(bundleMessage(trustDomain, bundle)));
+          call.once('cancelled', unsubscribe);
+          call.once('close', unsubscribe);
+          call.once('error', unsubscribe);
+        })
+        // grpc-js turns an 'error' event on a server stream into the call's status.
+        .catch((error: unknown) => call.emit('error', fail('bundle', error)));
+    },
+  };
+
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes ?? 64 * 1024,
+    // Keep long-lived bundle streams alive through idle NATs and proxies.
+    'grpc.keepalive_time_ms': 60_000,
+  });
+  server.addService(loadCaProto().CertificateService.service, handlers);
+  const credentials: ServerCredentials = experimental.createCertificateProviderServerCredentials(
+    tls,
+    tls,
+    false,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host ?? '0.0.0.0'}:${options.port ?? 15012}`, credentials, (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearTimeout(renewTimer);
+        unsubscribeRoots();
+        server.forceShutdown();
+        resolve();
+      }),
+  };
+}
