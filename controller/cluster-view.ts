@@ -1,0 +1,48 @@
+// What the controller knows of the cluster, compiled: the policy set and, per policy, how many
+// running pods it selects. Pure: the informers feed it objects, it computes.
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  compilePolicies,
+  type CompileOptions,
+  type PolicySet,
+  type PolicyResult,
+} from '../lib/policy/index.ts';
+
+export interface PolicyObjectLike {
+  metadata?: { name?: string; namespace?: string; generation?: number };
+}
+
+export interface ClusterView {
+  readonly policySet: PolicySet;
+  /** Compile results by "namespace/name". */
+  readonly results: ReadonlyMap<string, PolicyResult>;
+  /** Selected running pods by policy "namespace/name". */
+  readonly selectedWorkloads: ReadonlyMap<string, number>;
+}
+
+/** A pod that is, or will be, running: the ones a policy is enforced on. */
+export function isLivePod(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return !pod.metadata?.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+export function buildClusterView(
+  policies: readonly PolicyObjectLike[],
+  pods: readonly V1Pod[],
+  options: CompileOptions,
+): ClusterView {
+  const policySet = compilePolicies(policies, options);
+  const results = new Map(policySet.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, r]));
+  const selectedWorkloads = new Map<string, number>();
+  for (const result of policySet.results) {
+    if (result.accepted) selectedWorkloads.set(`${result.ref.namespace}/${result.ref.name}`, 0);
+  }
+  for (const pod of pods) {
+    if (!isLivePod(pod) || !pod.metadata?.namespace) continue;
+    const workload = { namespace: pod.metadata.namespace, labels: pod.metadata.labels ?? {} };
+    for (const policy of policySet.index.policiesFor(workload)) {
+      selectedWorkloads.set(policy.key, (selectedWorkloads.get(policy.key) ?? 0) + 1);
+    }
+  }
+  return { policySet, results, selectedWorkloads };
+}
