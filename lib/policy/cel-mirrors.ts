@@ -6,7 +6,7 @@ import { parseDuration } from './duration.ts';
 type Obj = Record<string, unknown>;
 
 const has = (value: unknown, key: string): boolean =>
-  typeof value === 'object' && value !== null && (value as Obj)[key] !== undefined;
+  typeof value === 'object' && value !== null && (value as Obj)[key] != null;
 
 const isHttpsUrl = (value: unknown): boolean => {
   if (typeof value !== 'string' || !URL.canParse(value)) return false;

@@ -230,3 +230,25 @@ describe('compilePolicies', () => {
     expect(() => compilePolicies([], { rootNamespace: 'Not A Namespace' })).toThrow(TypeError);
   });
 });
+
+describe('compilePolicy: hostile input', () => {
+  it.each([
+    [
+      { rules: [{ to: [{ paths: ['/x'] }], rateLimit: null }] },
+      'spec.rules[0].rateLimit: Invalid value: "null"',
+    ],
+    [{ rules: 'all' }, 'spec.rules: Invalid value: "string"'],
+    [{ rules: [{ from: [null] }] }, 'spec.rules[0].from[0]: Invalid value: "null"'],
+    [{ selector: { matchLabels: { app: 7 } } }, 'spec.selector.matchLabels.app: Invalid value: "integer"'],
+  ])('refuses %j without throwing', (spec, message) => {
+    expect(messagesOf(spec).join('\n')).toContain(message);
+  });
+
+  it('refuses a spec that is not an object, and input that is not an object', () => {
+    expect(messagesOf('spec')).toEqual([
+      'spec: Invalid value: "string": spec in body must be of type object: "string"',
+    ]);
+    expect(compilePolicy(null).accepted).toBe(false);
+    expect(compilePolicy([]).accepted).toBe(false);
+  });
+});

@@ -45,7 +45,7 @@ class Checker {
 
   check(node: SchemaNode, value: unknown, path: string): void {
     const actual = typeOf(value);
-    if (node.type && actual !== node.type && !(node.type === 'object' && actual === 'object')) {
+    if (node.type && actual !== node.type) {
       this.fail(
         path,
         `Invalid value: "${actual}": ${path} in body must be of type ${node.type}: "${actual}"`,
@@ -57,10 +57,13 @@ class Checker {
       this.fail(path, `Unsupported value: ${JSON.stringify(value)}: supported values: ${supported}`);
       return;
     }
+    const before = this.problems.length;
     if (typeof value === 'string') this.checkString(node, value, path);
     if (typeof value === 'number') this.checkNumber(node, value, path);
     if (Array.isArray(value)) this.checkArray(node, value, path);
     else if (actual === 'object') this.checkObject(node, value as Record<string, unknown>, path);
+    // CEL rules assume a well-formed value: like the API server, skip them when the schema failed.
+    if (this.problems.length > before) return;
     for (const rule of node['x-kubernetes-validations'] ?? []) {
       const mirror = CEL_MIRRORS[rule.message];
       if (!mirror) throw new Error(`no TypeScript mirror for the CEL rule "${rule.message}"`);
@@ -77,7 +80,10 @@ class Checker {
       this.fail(path, `Too long: may not be more than ${node.maxLength} bytes`);
     }
     if (node.minLength !== undefined && value.length < node.minLength) {
-      this.fail(path, `Invalid value: "": ${path} in body should be at least ${node.minLength} chars long`);
+      this.fail(
+        path,
+        `Invalid value: ${JSON.stringify(value)}: ${path} in body should be at least ${node.minLength} chars long`,
+      );
     }
     if (node.pattern !== undefined) {
       let regexp = patterns.get(node.pattern);
