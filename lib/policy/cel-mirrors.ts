@@ -6,7 +6,10 @@ import { parseDuration } from './duration.ts';
 type Obj = Record<string, unknown>;
 
 const has = (value: unknown, key: string): boolean =>
-  typeof value === 'object' && value !== null && (value as Obj)[key] != null;
+  typeof value === 'object' &&
+  value !== null &&
+  (value as Obj)[key] !== undefined &&
+  (value as Obj)[key] !== null;
 
 const isHttpsUrl = (value: unknown): boolean => {
   if (typeof value !== 'string' || !URL.canParse(value)) return false;

@@ -33,7 +33,9 @@ const REPLACEMENTS: unknown[] = [
 ];
 
 function mutate(value: unknown, pick: () => number): unknown {
-  if (Array.isArray(value)) return value.map((item) => (pick() % 4 === 0 ? mutate(item, pick) : item));
+  if (Array.isArray(value)) {
+    return (value as unknown[]).map((item) => (pick() % 4 === 0 ? mutate(item, pick) : item));
+  }
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
     const keys = Object.keys(out);
@@ -49,7 +51,7 @@ function mutate(value: unknown, pick: () => number): unknown {
 describe('compiling mutated policies', () => {
   it('never throws, and what it accepts can be evaluated', () => {
     let state = 7;
-    const pick = () => (state = (state * 1103515245 + 12345) & 0x7fffffff);
+    const pick = (): number => (state = (state * 1103515245 + 12345) & 0x7fffffff);
     let accepted = 0;
     for (let round = 0; round < 200; round++) {
       const inputs = examples.map((example) => mutate(example, pick));
