@@ -23,9 +23,10 @@ function expectation(file: string): { refusedBy: string; expect: string } {
   return { refusedBy: field('refusedBy'), expect: field('expect') };
 }
 
-const apiServerRefused = yamlFiles(invalidDir).filter(
-  (name) => expectation(`${invalidDir}${name}`).refusedBy === 'apiserver',
-);
+const refusedBy = (by: string) =>
+  yamlFiles(invalidDir).filter((name) => expectation(`${invalidDir}${name}`).refusedBy === by);
+const apiServerRefused = refusedBy('apiserver');
+const compilerRefused = refusedBy('compiler');
 
 async function eventually<T>(attempt: () => Promise<T>, tries = 60): Promise<T> {
   for (let i = 1; ; i++) {
@@ -59,6 +60,19 @@ describe('the AuthPolicy CRD on a real API server', () => {
     const { expect: message } = expectation(file);
     expect(message).not.toBe('');
     await expect(kubectl(['apply', '-n', namespace, '-f', file])).rejects.toThrow(message);
+  });
+
+  // These pass the schema and CEL: the controller's compiler refuses them (Accepted=False).
+  it.each(compilerRefused)(
+    'stores docs/examples/invalid/%s, which only the compiler refuses',
+    async (name) => {
+      const out = await kubectl(['apply', '-n', namespace, '-f', `${invalidDir}${name}`]);
+      expect(out).toMatch(/created|configured|unchanged/);
+    },
+  );
+
+  it('classifies every invalid example', () => {
+    expect(apiServerRefused.length + compilerRefused.length).toBe(yamlFiles(invalidDir).length);
   });
 
   it('lists policies with the Action, Workloads, Accepted and Age columns, under the short name', async () => {
