@@ -6,6 +6,26 @@ import { rootSchema, type AuthPolicyCrd, type SchemaNode } from './schema.ts';
 
 const EXAMPLES_DIR = new URL('../docs/examples/', import.meta.url);
 
+// The engine's rules in prose (lib/policy/engine.ts); the field list below comes from the CRD.
+const SEMANTICS = `
+1. The path is normalized once, by the same function the sidecar routes with: query and fragment
+   dropped, unreserved percent-escapes decoded, dot segments removed, repeated slashes merged.
+   Escaped slashes (%2F, %5C), backslashes, path parameters (";"), null bytes and malformed escapes
+   are refused with 400 by default. Matching is case-sensitive.
+2. A plaintext request to a workload in STRICT mode is refused.
+3. DENY rules of the policies that select the workload: the first match refuses the request.
+4. ALLOW rules: the first match allows it, and its rate limit applies. A match that lacks the
+   rule's MFA gets 401 with an RFC 9470 step-up challenge, unless another rule allows.
+5. If any ALLOW policy selects the workload and none matched, the request is refused; the
+   decision names the ALLOW rule that came closest and what differed.
+6. Otherwise the mesh default applies (allow, or deny for zero trust).
+
+AUDIT policies and dry-run policies never change the decision: their matches, and what the
+dry-run policies would have decided, are logged with the decision. Every decision names the
+policy and rule that made it; a rule without a name is called by its index, \`rules[0]\`.
+Policies of the workload's namespace come first (by name), then those of the root namespace.
+`.trim();
+
 /** A Markdown code span that survives backticks in its content. */
 function code(text: string): string {
   return text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``;
@@ -110,6 +130,10 @@ export async function renderReference(crd: AuthPolicyCrd): Promise<string> {
     `\`${group}/${versions.map((v) => v.name).join(', ')}\`, kind \`${names.kind}\`, namespaced; short name \`${names.shortNames.join('`, `')}\`; category \`lanyard\` (\`kubectl get lanyard\`).`,
     '',
     root.description ?? '',
+    '',
+    '## How requests are evaluated',
+    '',
+    SEMANTICS,
     '',
     '## Fields',
     '',
