@@ -1,8 +1,8 @@
 // Verification of a peer's X.509-SVID after the TLS handshake has checked its chain against
 // the trust bundle: the identity is the certificate's one SPIFFE URI SAN, nothing else.
 import type { X509Certificate } from 'node:crypto';
-import { isLanyardError } from '../lib/errors.ts';
-import { parseSpiffeId, type SpiffeId } from '../lib/spiffe.ts';
+import { isLanyardError } from './errors.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe.ts';
 
 const EKU = { client: '1.3.6.1.5.5.7.3.2', server: '1.3.6.1.5.5.7.3.1' } as const;
 

@@ -4,7 +4,7 @@
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fromRawHeaders, type HeaderList } from './headers.ts';
 import type { InboundPipeline } from './inbound.ts';
-import type { PeerVerdict } from './peer.ts';
+import type { PeerVerdict } from '../lib/peer.ts';
 
 export interface DecisionRecord {
   peer: string | undefined;

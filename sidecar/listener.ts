@@ -5,7 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { verifyPeer, type PeerVerdict } from './peer.ts';
+import { verifyPeer, type PeerVerdict } from '../lib/peer.ts';
 
 export interface TlsMaterial {
   /** PEM: the SVID followed by any intermediates. */

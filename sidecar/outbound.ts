@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { verifyPeer } from './peer.ts';
+import { verifyPeer } from '../lib/peer.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export interface Destination {
