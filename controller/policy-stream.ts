@@ -1,0 +1,192 @@
+// The policy stream (lanyard.policy.v1.PolicyService/Watch). The caller is the workload whose
+// X.509-SVID the TLS layer verified; its Hello names the pod, which must belong to that
+// identity. It receives only the snapshot of the policies that select that pod, again on every
+// change (debounced by the controller), and its ACKs feed the policies' Ready condition.
+import { X509Certificate } from 'node:crypto';
+import {
+  status,
+  type ServerDuplexStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { buildSnapshot, type PolicySnapshot } from '../lib/distribution/snapshot.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import { verifyPeer } from '../lib/peer.ts';
+import type { CompileOptions, PolicyIndex, WorkloadRef } from '../lib/policy/index.ts';
+import { workloadIdentityOf, type WorkloadIdentity } from '../lib/spiffe.ts';
+import { loadPolicyProto } from '../proto/load-policy.ts';
+import type { PolicySnapshot as SnapshotMessage } from '../proto/generated/lanyard/policy/v1/PolicySnapshot.ts';
+import type { WatchRequest__Output } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
+import type { Delivery } from './status.ts';
+
+/** Finds the workload a caller runs as: the pod must exist and run as the caller's identity. */
+export interface WorkloadResolver {
+  resolve(identity: WorkloadIdentity, podName: string): WorkloadRef | undefined;
+}
+
+export interface PublishedPolicies {
+  index: PolicyIndex;
+  options: Required<CompileOptions>;
+  /** metadata.generation of each accepted policy, by "namespace/name". */
+  generations: ReadonlyMap<string, number>;
+}
+
+export interface PolicyStreamOptions {
+  trustDomain: string;
+  resolver: WorkloadResolver;
+  /** Most concurrent streams; more are refused with RESOURCE_EXHAUSTED. Default 10 000. */
+  maxStreams?: number;
+  /** A stream that sends no Hello within this long is closed. Default 10 s. */
+  helloTimeoutMs?: number;
+  log?: Logger;
+}
+
+interface Subscriber {
+  identity: WorkloadIdentity;
+  podName: string;
+  workload: WorkloadRef;
+  call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>;
+  sent?: PolicySnapshot;
+  acked?: PolicySnapshot;
+}
+
+const MAX_NACK_TEXT = 512;
+
+export class PolicyStream {
+  readonly definition: ServiceDefinition;
+  private readonly subscribers = new Set<Subscriber>();
+  private published: PublishedPolicies | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PolicyStreamOptions) {
+    this.definition = loadPolicyProto().PolicyService.service;
+    this.log = options.log ?? silentLogger;
+  }
+
+  get connected(): number {
+    return this.subscribers.size;
+  }
+
+  /** The handlers to add to a gRPC server next to the CA's. */
+  implementation(): UntypedServiceImplementation {
+    return { Watch: (call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>) => this.watch(call) };
+  }
+
+  /** Takes a new compiled view and pushes every subscriber whose snapshot changed. */
+  publish(policies: PublishedPolicies): void {
+    this.published = policies;
+    for (const subscriber of this.subscribers) this.push(subscriber);
+  }
+
+  /** How many connected sidecars a policy selects, and how many enforce its generation. */
+  delivery(policyKey: string, generation: number): Delivery {
+    let connected = 0;
+    let acknowledged = 0;
+    for (const subscriber of this.subscribers) {
+      const policy = this.published?.index.get(keyToRef(policyKey));
+      if (!policy || !this.published?.index.selects(policy, subscriber.workload)) continue;
+      connected += 1;
+      const acked = subscriber.acked?.policies.find(
+        (p) => `${p.metadata.namespace}/${p.metadata.name}` === policyKey,
+      );
+      if (acked && acked.metadata.generation >= generation) acknowledged += 1;
+    }
+    return { connected, acknowledged };
+  }
+
+  private watch(call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>): void {
+    const refuse = (code: status, details: string) => {
+      this.log.warn({ code, details }, 'policy stream refused');
+      call.emit('error', { code, details });
+    };
+    const identity = this.callerIdentity(call);
+    if (!identity) return refuse(status.UNAUTHENTICATED, 'a valid workload SVID is required');
+    if (this.subscribers.size >= (this.options.maxStreams ?? 10_000)) {
+      return refuse(status.RESOURCE_EXHAUSTED, 'too many policy streams');
+    }
+
+    let subscriber: Subscriber | undefined;
+    const helloTimer = setTimeout(() => {
+      if (!subscriber) refuse(status.DEADLINE_EXCEEDED, 'no Hello received');
+    }, this.options.helloTimeoutMs ?? 10_000);
+    const leave = () => {
+      clearTimeout(helloTimer);
+      if (subscriber) this.subscribers.delete(subscriber);
+    };
+    call.on('cancelled', leave);
+    call.on('close', leave);
+    call.on('error', leave);
+    call.on('end', () => {
+      leave();
+      call.end();
+    });
+    call.on('data', (message: WatchRequest__Output) => {
+      if (message.hello) {
+        if (subscriber) return refuse(status.INVALID_ARGUMENT, 'Hello sent twice');
+        const workload = this.options.resolver.resolve(identity, message.hello.podName);
+        if (!workload) {
+          return refuse(
+            status.PERMISSION_DENIED,
+            `no pod "${message.hello.podName.slice(0, 253)}" runs as ${identity.namespace}/${identity.serviceAccount}`,
+          );
+        }
+        clearTimeout(helloTimer);
+        subscriber = { identity, podName: message.hello.podName, workload, call };
+        this.subscribers.add(subscriber);
+        this.push(subscriber);
+      } else if (message.ack && subscriber) {
+        if (subscriber.sent?.version === message.ack.version) subscriber.acked = subscriber.sent;
+      } else if (message.nack && subscriber) {
+        this.log.warn(
+          {
+            workload: `${identity.namespace}/${identity.serviceAccount}`,
+            version: message.nack.version,
+            error: message.nack.error.slice(0, MAX_NACK_TEXT),
+          },
+          'sidecar refused a policy snapshot; it keeps enforcing its previous one',
+        );
+      } else if (!subscriber) {
+        refuse(status.FAILED_PRECONDITION, 'the first message must be a Hello');
+      }
+    });
+  }
+
+  private callerIdentity(
+    call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>,
+  ): WorkloadIdentity | undefined {
+    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    if (!raw) return undefined;
+    const verdict = verifyPeer(new X509Certificate(raw), {
+      trustDomains: new Set([this.options.trustDomain]),
+      role: 'client',
+    });
+    return verdict.ok ? workloadIdentityOf(verdict.id) : undefined;
+  }
+
+  private push(subscriber: Subscriber): void {
+    const published = this.published;
+    if (!published) return;
+    // Labels may have changed since the Hello; a pod that is gone keeps its last workload.
+    subscriber.workload =
+      this.options.resolver.resolve(subscriber.identity, subscriber.podName) ?? subscriber.workload;
+    const snapshot = buildSnapshot(
+      published.index,
+      published.options,
+      subscriber.workload,
+      (policy) => published.generations.get(policy.key) ?? 0,
+    );
+    if (snapshot.version === subscriber.sent?.version) return;
+    subscriber.sent = snapshot;
+    subscriber.call.write({
+      version: snapshot.version,
+      workloadNamespace: subscriber.workload.namespace,
+      workloadLabels: { ...subscriber.workload.labels },
+      snapshotJson: JSON.stringify(snapshot),
+    });
+  }
+}
+
+function keyToRef(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}

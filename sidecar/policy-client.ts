@@ -1,0 +1,135 @@
+// The sidecar's end of the policy stream: say which pod it serves, compile every snapshot with
+// the same pure compiler as the control plane, ACK what it enforces and NACK what it cannot
+// (keeping the previous snapshot), and keep enforcing the last snapshot while disconnected,
+// reconnecting with backoff.
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { Backoff } from '../lib/backoff.ts';
+import { compileSnapshot, type PolicySnapshot } from '../lib/distribution/snapshot.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import { verifyPeer } from '../lib/peer.ts';
+import type { WorkloadPolicy } from '../lib/policy/index.ts';
+import { loadPolicyProto, type PolicySnapshotMessage } from '../proto/load-policy.ts';
+import type { WatchRequest } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
+import type { TlsMaterial } from './listener.ts';
+
+export interface PolicyClientOptions {
+  /** host:port of the control plane's gRPC endpoint. */
+  address: string;
+  /** The SPIFFE ID the control plane must present. */
+  serverId: string;
+  trustDomain: string;
+  podName: string;
+  tls: () => TlsMaterial;
+  onPolicy: (policy: WorkloadPolicy, version: string) => void;
+  backoff?: Backoff;
+  log?: Logger;
+}
+
+export class PolicyClient {
+  private stream: ClientDuplexStream<WatchRequest, PolicySnapshotMessage> | undefined;
+  private closeClient: (() => void) | undefined;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  /** The version being enforced, if any. */
+  version: string | undefined;
+
+  constructor(private readonly options: PolicyClientOptions) {
+    this.backoff = options.backoff ?? new Backoff(200, 15_000);
+    this.log = options.log ?? silentLogger;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Reconnects with the current TLS material (after an SVID rotation). */
+  reconnect(): void {
+    this.teardown();
+    if (!this.stopped) this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.teardown();
+  }
+
+  private teardown(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.cancel();
+    this.closeClient?.();
+    this.closeClient = undefined;
+  }
+
+  private connect(): void {
+    const material = this.options.tls();
+    const Service = loadPolicyProto().PolicyService;
+    const channel = credentials.createSsl(
+      Buffer.from(material.bundlePem),
+      Buffer.from(material.keyPem),
+      Buffer.from(material.certChainPem),
+      {
+        // The control plane is identified by its SPIFFE ID, not by a DNS name.
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          const verdict = verifyPeer(new X509Certificate(cert.raw), {
+            trustDomains: new Set([this.options.trustDomain]),
+            role: 'server',
+            expectedId: this.options.serverId,
+          });
+          return verdict.ok ? undefined : new Error(verdict.reason);
+        },
+      },
+    );
+    const client = new Service(this.options.address, channel, {
+      'grpc.ssl_target_name_override': 'lanyard-control-plane',
+    });
+    this.closeClient = () => client.close();
+    const stream = client.Watch();
+    this.stream = stream;
+    stream.write({ hello: { podName: this.options.podName } });
+    stream.on('data', (message: PolicySnapshotMessage) => this.receive(stream, message));
+    const lost = (reason: string) => {
+      if (this.stream !== stream) return;
+      this.teardown();
+      if (this.stopped) return;
+      const delay = this.backoff.next();
+      this.log.warn(
+        { reason, retryInMs: delay, enforcing: this.version },
+        'policy stream lost; keeping the last snapshot',
+      );
+      this.retry = setTimeout(() => this.connect(), delay);
+    };
+    stream.on('error', (error: Error) => lost(error.message));
+    stream.on('end', () => lost('stream ended'));
+  }
+
+  private receive(
+    stream: ClientDuplexStream<WatchRequest, PolicySnapshotMessage>,
+    message: PolicySnapshotMessage,
+  ): void {
+    this.backoff.reset();
+    let snapshot: PolicySnapshot;
+    try {
+      snapshot = JSON.parse(message.snapshotJson) as PolicySnapshot;
+    } catch {
+      stream.write({ nack: { version: message.version, error: 'snapshot is not JSON' } });
+      return;
+    }
+    const workload = { namespace: message.workloadNamespace, labels: message.workloadLabels };
+    const compiled = compileSnapshot(snapshot, workload);
+    if (!compiled.ok) {
+      this.log.error({ version: message.version, error: compiled.error }, 'refusing a policy snapshot');
+      stream.write({ nack: { version: message.version, error: compiled.error } });
+      return;
+    }
+    this.version = message.version;
+    this.options.onPolicy(compiled.policy, message.version);
+    stream.write({ ack: { version: message.version } });
+  }
+}
