@@ -126,3 +126,29 @@ describe('Keyring', () => {
     expect(b.bundle().rootPems).toHaveLength(2);
   });
 });
+
+describe('Keyring expiry warning', () => {
+  it('logs when the active CA nears expiry', async () => {
+    const clock = new FakeClock(Date.now());
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (_fields: object, message: string) => warnings.push(message),
+    };
+    const keyring = await Keyring.open({
+      store: new FileKeyStore(storePath()),
+      trustDomain: 'cluster.local',
+      clock,
+      rotation: { ...rotation, prepareAtFraction: 2 },
+      rootValidityMs: 60 * DAY,
+      logger,
+    });
+    await keyring.tick();
+    expect(warnings).toEqual([]);
+    clock.advance(31 * DAY);
+    await keyring.tick();
+    expect(warnings).toEqual(['the active CA expires soon and no rotation has replaced it']);
+  });
+});

@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
 import { generateAuthority, type AuthorityMaterial } from './authority.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { generateJwtKey, loadJwtKey, type JwtSigningKey } from './jwt.ts';
@@ -24,6 +25,9 @@ export interface KeyringOptions {
   readonly intermediateValidityMs?: number;
   /** An operator-supplied CA, used instead of a generated one when the store is empty. */
   readonly supplied?: AuthorityMaterial;
+  readonly logger?: Logger;
+  /** tick() logs a warning while the active root or signer expires within this; default 30 days. */
+  readonly expiryWarningMs?: number;
 }
 
 interface Loaded {
@@ -101,7 +105,24 @@ export class Keyring {
       }
     }
     await this.use(stored);
+    this.warnIfExpiring();
     return applied;
+  }
+
+  private warnIfExpiring(): void {
+    const now = this.options.clock.now();
+    const { rootNotAfter, signerNotAfter } = this.expiry();
+    const notAfter = Math.min(rootNotAfter, signerNotAfter);
+    if (notAfter - now > (this.options.expiryWarningMs ?? 30 * 24 * 3600_000)) return;
+    (this.options.logger ?? silentLogger).warn(
+      {
+        rootNotAfter: new Date(rootNotAfter).toISOString(),
+        signerNotAfter: new Date(signerNotAfter).toISOString(),
+      },
+      this.loaded.stored.state.active.external
+        ? 'the supplied CA expires soon: supply the next one'
+        : 'the active CA expires soon and no rotation has replaced it',
+    );
   }
 
   private async initialState(): Promise<CaState> {

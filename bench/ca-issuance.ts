@@ -1,0 +1,159 @@
+// CA issuance benchmark (not a test): npx tsx bench/ca-issuance.ts [seconds-per-round]
+// Prints in-process X.509-SVID issuance per second on one core next to the raw rate of the
+// crypto it needs (ECDSA verify of the CSR, sign of the leaf, verify of the leaf), their ratio,
+// JWT-SVIDs per second, gRPC issuance latency at 100 concurrent callers, and RSS.
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { CallerAuthenticator } from '../ca/caller-auth.ts';
+import { CertificateAuthority } from '../ca/certificate-authority.ts';
+import { FileKeyStore } from '../ca/file-keystore.ts';
+import { startCaServer } from '../ca/grpc-server.ts';
+import { JoinTokens } from '../ca/join-tokens.ts';
+import { Keyring } from '../ca/keyring.ts';
+import { DEFAULT_TTL_POLICY } from '../ca/ttl.ts';
+import { systemClock } from '../lib/clock.ts';
+import { createKeyAndCsr } from '../lib/csr.ts';
+import { loadCaProto } from '../proto/load.ts';
+
+const seconds = Number(process.argv[2] ?? 2);
+const ROUNDS = 3;
+const identity = { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: 'web' };
+
+/** Runs `work` for `seconds` and returns operations per second. */
+function rate(work: (i: number) => void): number {
+  const end = performance.now() + seconds * 1000;
+  let count = 0;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) work(count + i);
+    count += 50;
+  }
+  return count / seconds;
+}
+
+async function rateAsync(work: () => Promise<unknown>): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  let count = 0;
+  while (performance.now() < end) {
+    await work();
+    count += 1;
+  }
+  return count / seconds;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+
+const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-'));
+try {
+  const keyring = await Keyring.open({
+    store: new FileKeyStore(join(dir, 'ca.json')),
+    trustDomain: 'cluster.local',
+    clock: systemClock,
+    rotation: {
+      prepareAtFraction: 0.5,
+      overlapMs: 86_400_000,
+      leafLifetimeMs: 86_400_000,
+      jwtKeyRotationMs: 86_400_000,
+      jwtLifetimeMs: 600_000,
+    },
+  });
+  const ca = new CertificateAuthority({
+    keyring,
+    clock: systemClock,
+    ttl: DEFAULT_TTL_POLICY,
+    jwtIssuer: 'https://ca.bench',
+  });
+
+  // Distinct keys, as real workloads have: no cache can help.
+  const csrs = await Promise.all(
+    Array.from({ length: 256 }, () => createKeyAndCsr().then((pair) => pair.csr)),
+  );
+
+  // The raw crypto of one issuance, on inputs of the same sizes.
+  const workload = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const csrInfo = Buffer.alloc(csrs[0]!.length - 75, 1);
+  const csrSignature = sign('sha256', csrInfo, workload.privateKey);
+  const tbs = Buffer.alloc(ca.issueX509Svid({ csr: csrs[0]!, identity }).chain[0]!.length - 75, 2);
+  const signer = keyring.signer;
+
+  const issuance: number[] = [];
+  const raw: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Interleaved, so that noise from other processes hits both alike.
+    issuance.push(rate((i) => ca.issueX509Svid({ csr: csrs[i % csrs.length]!, identity })));
+    raw.push(
+      rate(() => {
+        verify('sha256', csrInfo, workload.publicKey, csrSignature);
+        const signature = sign('sha256', tbs, signer.key);
+        verify('sha256', tbs, signer.publicKey, signature);
+      }),
+    );
+  }
+  const jwt = await rateAsync(() => ca.mintJwtSvid({ identity, audience: ['bench'] }));
+
+  // gRPC: 100 concurrent callers, each with its own identity (the rate limit is per caller).
+  const joinTokens = new JoinTokens(systemClock);
+  const server = await startCaServer({
+    ca,
+    auth: new CallerAuthenticator({ trustDomain: 'cluster.local', clock: systemClock, keyring, joinTokens }),
+    trustDomain: 'cluster.local',
+    serverIdentity: { trustDomain: 'cluster.local', namespace: 'lanyard-system', serviceAccount: 'lanyard' },
+    clock: systemClock,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const Service = loadCaProto().CertificateService;
+  const client = new Service(
+    `127.0.0.1:${server.port}`,
+    credentials.createSsl(Buffer.from(ca.bundle().rootPems.join('')), null, null, {
+      checkServerIdentity: () => undefined,
+    }),
+  );
+  const latencies: number[] = [];
+  const callers = 100;
+  const perCaller = Math.max(5, Math.round(seconds * 10));
+  let peakRss = process.memoryUsage().rss;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: callers }, async (_, caller) => {
+      const callerIdentity = { ...identity, serviceAccount: `caller-${caller}` };
+      for (let i = 0; i < perCaller; i++) {
+        const metadata = new Metadata();
+        metadata.set('lanyard-join-token', joinTokens.create(callerIdentity));
+        const t0 = performance.now();
+        await new Promise<void>((resolve, reject) =>
+          client.IssueX509SVID({ csr: csrs[(caller + i) % csrs.length]! }, metadata, (error) =>
+            error ? reject(error) : resolve(),
+          ),
+        );
+        latencies.push(performance.now() - t0);
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      }
+    }),
+  );
+  const grpcRate = latencies.length / ((performance.now() - started) / 1000);
+  client.close();
+  await server.close();
+
+  const issuanceRate = median(issuance);
+  const rawRate = median(raw);
+  const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`;
+  console.log(`X.509-SVID issuance, in-process, one core: ${Math.round(issuanceRate)}/s`);
+  console.log(`raw crypto (ECDSA verify + sign + verify):  ${Math.round(rawRate)}/s`);
+  console.log(`ratio issuance / raw crypto:                ${(issuanceRate / rawRate).toFixed(2)}`);
+  console.log(`JWT-SVIDs minted, in-process:               ${Math.round(jwt)}/s`);
+  console.log(
+    `gRPC issuance, ${callers} concurrent callers: ${Math.round(grpcRate)}/s, ` +
+      `p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms`,
+  );
+  console.log(`RSS: ${mb(process.memoryUsage().rss)} now, ${mb(peakRss)} peak during the gRPC run`);
+  console.log(
+    `(medians of ${ROUNDS} interleaved rounds of ${seconds} s; node ${process.version}, OpenSSL ${process.versions.openssl})`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
