@@ -27,6 +27,9 @@ export const CORE_ERRORS = Object.freeze({
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS;
 
-export function isLanyardError<Code extends string>(value: unknown, code?: Code): value is LanyardError<Code> {
+export function isLanyardError<Code extends string>(
+  value: unknown,
+  code?: Code,
+): value is LanyardError<Code> {
   return value instanceof LanyardError && (code === undefined || value.code === code);
 }

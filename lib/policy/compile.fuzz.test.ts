@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { compilePolicies } from './compile-all.ts';
 import { evaluate } from './engine.ts';
-import { request } from './test-fixtures.ts';
+import { request } from '../../test/helpers/policy-fixtures.ts';
 
 const dir = new URL('../../docs/examples/', import.meta.url);
 const examples = readdirSync(dir)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicies } from './compile-all.ts';
 import { compilePolicy } from './compile.ts';
-import { policy } from './test-fixtures.ts';
+import { policy } from '../../test/helpers/policy-fixtures.ts';
 import type { AuthPolicySpec } from './types.generated.ts';
 
 const messagesOf = (spec: unknown) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate } from './engine.ts';
-import { orders, policy, request, viewOf, WEB } from './test-fixtures.ts';
+import { orders, policy, request, viewOf, WEB } from '../../test/helpers/policy-fixtures.ts';
 import type { AuthPolicySpec } from './types.generated.ts';
 
 const allow = (name: string, spec: Omit<AuthPolicySpec, 'action'>) =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicies } from './compile-all.ts';
 import { evaluate } from './engine.ts';
-import { policy, request } from './test-fixtures.ts';
+import { policy, request } from '../../test/helpers/policy-fixtures.ts';
 import type { AuthPolicySpec } from './types.generated.ts';
 
 const deny = (path: string): AuthPolicySpec => ({ action: 'DENY', rules: [{ to: [{ paths: [path] }] }] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate } from './engine.ts';
-import { policy, request, viewOf, WEB } from './test-fixtures.ts';
+import { policy, request, viewOf, WEB } from '../../test/helpers/policy-fixtures.ts';
 
 const OTHER = 'spiffe://cluster.local/ns/ops/sa/tool';
 

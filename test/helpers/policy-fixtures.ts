@@ -1,9 +1,9 @@
 // Builders shared by the policy unit tests.
-import { normalizePath } from '../path.ts';
-import { compilePolicies } from './compile-all.ts';
-import type { Claims, CompileOptions, RequestContext, WorkloadRef } from './model.ts';
-import type { WorkloadPolicy } from './policy-index.ts';
-import type { AuthPolicySpec } from './types.generated.ts';
+import { normalizePath } from '../../lib/path.ts';
+import { compilePolicies } from '../../lib/policy/compile-all.ts';
+import type { Claims, CompileOptions, RequestContext, WorkloadRef } from '../../lib/policy/model.ts';
+import type { WorkloadPolicy } from '../../lib/policy/policy-index.ts';
+import type { AuthPolicySpec } from '../../lib/policy/types.generated.ts';
 
 export const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 

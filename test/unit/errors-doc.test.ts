@@ -1,8 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CA_ERRORS } from '../../ca/errors.ts';
 import { CORE_ERRORS } from '../../lib/errors.ts';
+import { PATH_ERRORS } from '../../lib/path-errors.ts';
+import { POLICY_ERRORS, POLICY_WARNINGS } from '../../lib/policy/errors.ts';
+import { SIDECAR_ERRORS } from '../../sidecar/errors.ts';
 
-const registries: Record<string, Readonly<Record<string, string>>> = { core: CORE_ERRORS };
+const registries: Record<string, Readonly<Record<string, string>>> = {
+  core: CORE_ERRORS,
+  path: PATH_ERRORS,
+  policy: POLICY_ERRORS,
+  policyWarnings: POLICY_WARNINGS,
+  ca: CA_ERRORS,
+  sidecar: SIDECAR_ERRORS,
+};
 
 function documentedCodes(): Map<string, string> {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
