@@ -45,11 +45,18 @@ export function oid(dotted: string): Buffer {
 
 /** UTCTime through 2049, GeneralizedTime after, as RFC 5280 section 4.1.2.5 requires. */
 export function time(ms: number): Buffer {
-  const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString(); // 2026-01-01T00:00:00.000Z
-  const digits = iso.slice(0, 19).replace(/[-T:]/g, '') + 'Z';
-  const year = new Date(ms).getUTCFullYear();
-  if (year >= 1950 && year < 2050) return tlv(TAG.UTC_TIME, Buffer.from(digits.slice(2), 'latin1'));
-  return tlv(TAG.GENERALIZED_TIME, Buffer.from(digits, 'latin1'));
+  const date = new Date(ms);
+  const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+  const year = date.getUTCFullYear();
+  const rest =
+    two(date.getUTCMonth() + 1) +
+    two(date.getUTCDate()) +
+    two(date.getUTCHours()) +
+    two(date.getUTCMinutes()) +
+    two(date.getUTCSeconds()) +
+    'Z';
+  if (year >= 1950 && year < 2050) return tlv(TAG.UTC_TIME, Buffer.from(two(year % 100) + rest, 'latin1'));
+  return tlv(TAG.GENERALIZED_TIME, Buffer.from(String(year).padStart(4, '0') + rest, 'latin1'));
 }
 
 /** A decoded element: its tag and where its header and content sit in the source buffer. */

@@ -26,8 +26,18 @@ export interface IssuedLeaf {
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
+// Random bytes drawn in bulk: one call to the system RNG per 256 serials, not per serial.
+const SERIAL_BYTES = 16;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
 function serial(): Buffer {
-  const bytes = randomBytes(16);
+  if (poolOffset + SERIAL_BYTES > pool.length) {
+    pool = randomBytes(SERIAL_BYTES * 256);
+    poolOffset = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(poolOffset, poolOffset + SERIAL_BYTES));
+  poolOffset += SERIAL_BYTES;
   // Positive, minimal and always 16 bytes long.
   bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes;

@@ -19,8 +19,13 @@ const VERSION_3 = tlv(0xa0, tlv(TAG.INTEGER, Buffer.of(2)));
 const EMPTY_NAME = sequence();
 const CRITICAL = tlv(0x01, Buffer.of(0xff));
 
-const extension = (id: string, critical: boolean, value: Buffer) =>
-  sequence(oid(id), ...(critical ? [CRITICAL] : []), tlv(TAG.OCTET_STRING, value));
+const extension = (id: string | Buffer, critical: boolean, value: Buffer) =>
+  sequence(
+    typeof id === 'string' ? oid(id) : id,
+    ...(critical ? [CRITICAL] : []),
+    tlv(TAG.OCTET_STRING, value),
+  );
+const SAN_OID = oid('2.5.29.17');
 
 const BASIC_CONSTRAINTS_LEAF = extension('2.5.29.19', true, sequence());
 // KeyUsage BIT STRING: 7 unused bits, bit 0 (digitalSignature) set.
@@ -58,7 +63,7 @@ export function constantExtensions(template: LeafTemplate): Buffer {
 /** The TBSCertificate of one leaf: the bytes the CA signs. */
 export function leafTbs(template: LeafTemplate, constant: Buffer, fields: LeafFields): Buffer {
   // SAN: exactly one uniformResourceIdentifier ([6] IA5String).
-  const san = extension('2.5.29.17', true, sequence(tlv(0x86, Buffer.from(fields.spiffeId, 'latin1'))));
+  const san = extension(SAN_OID, true, sequence(tlv(0x86, Buffer.from(fields.spiffeId, 'latin1'))));
   return sequence(
     VERSION_3,
     tlv(TAG.INTEGER, fields.serial),

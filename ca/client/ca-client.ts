@@ -125,7 +125,15 @@ export class CaClient {
       if (credential.kind === 'token') metadata.set('authorization', `Bearer ${credential.token}`);
       else metadata.set('lanyard-join-token', credential.token);
     }
-    return { client: new this.Service(this.options.address, this.channelCredentials(svid)), metadata };
+    // A fixed TLS server name: the CA is checked by SPIFFE ID, and SNI may not be an IP address.
+    const channelOptions = {
+      'grpc.ssl_target_name_override': 'lanyard-ca',
+      'grpc.default_authority': 'lanyard-ca',
+    };
+    return {
+      client: new this.Service(this.options.address, this.channelCredentials(svid), channelOptions),
+      metadata,
+    };
   }
 
   private async renew(): Promise<Svid> {

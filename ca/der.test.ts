@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { children, oid, oidToString, readElement, sequence, tlv, time } from './der.ts';
+
+describe('DER', () => {
+  it('encodes lengths in short and long form, and reads them back', () => {
+    for (const size of [0, 127, 128, 255, 256, 70_000]) {
+      const encoded = tlv(0x04, Buffer.alloc(size, 1));
+      const element = readElement(encoded, 0);
+      expect(element.end - element.contentStart).toBe(size);
+      expect(element.end).toBe(encoded.length);
+    }
+  });
+
+  it('round-trips OIDs with multi-byte arcs', () => {
+    for (const dotted of ['2.5.29.17', '1.2.840.10045.4.3.2', '1.3.6.1.4.1.311.21.7']) {
+      expect(oidToString(oid(dotted).subarray(2))).toBe(dotted);
+    }
+  });
+
+  it('writes UTCTime through 2049 and GeneralizedTime from 2050', () => {
+    expect(time(Date.UTC(2026, 0, 2, 3, 4, 5)).toString('latin1', 2)).toBe('260102030405Z');
+    expect(time(Date.UTC(2026, 0, 2, 3, 4, 5))[0]).toBe(0x17);
+    const later = time(Date.UTC(2051, 11, 31, 23, 59, 59));
+    expect(later[0]).toBe(0x18);
+    expect(later.toString('latin1', 2)).toBe('20511231235959Z');
+  });
+
+  it('refuses non-minimal lengths and truncation', () => {
+    expect(() => readElement(Buffer.of(0x30, 0x81, 0x05, 0, 0, 0, 0, 0), 0)).toThrow(RangeError);
+    expect(() => readElement(Buffer.of(0x30, 0x05, 0), 0)).toThrow(RangeError);
+    const nested = sequence(tlv(0x02, Buffer.of(1)), tlv(0x02, Buffer.of(2)));
+    expect(children(nested, readElement(nested, 0))).toHaveLength(2);
+  });
+});
