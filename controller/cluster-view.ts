@@ -18,6 +18,8 @@ export interface ClusterView {
   readonly results: ReadonlyMap<string, PolicyResult>;
   /** Selected running pods by policy "namespace/name". */
   readonly selectedWorkloads: ReadonlyMap<string, number>;
+  /** metadata.generation by policy "namespace/name". */
+  readonly generations: ReadonlyMap<string, number>;
 }
 
 /** A pod that is, or will be, running: the ones a policy is enforced on. */
@@ -44,5 +46,10 @@ export function buildClusterView(
       selectedWorkloads.set(policy.key, (selectedWorkloads.get(policy.key) ?? 0) + 1);
     }
   }
-  return { policySet, results, selectedWorkloads };
+  const generations = new Map<string, number>();
+  for (const policy of policies) {
+    const { namespace, name, generation } = policy.metadata ?? {};
+    if (namespace && name) generations.set(`${namespace}/${name}`, generation ?? 0);
+  }
+  return { policySet, results, selectedWorkloads, generations };
 }

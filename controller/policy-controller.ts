@@ -15,7 +15,8 @@ import type { CompileOptions } from '../lib/policy/index.ts';
 import type { AuthPolicyStatus } from '../lib/policy/types.generated.ts';
 import { Informer } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
-import { buildClusterView, type ClusterView } from './cluster-view.ts';
+import { buildClusterView, isLivePod, type ClusterView } from './cluster-view.ts';
+import type { WorkloadResolver } from './policy-stream.ts';
 import { desiredStatus, statusDiffers, type Delivery } from './status.ts';
 
 const GROUP = 'lanyard.dev';
@@ -118,6 +119,16 @@ export class PolicyController {
   get current(): ClusterView | undefined {
     return this.view;
   }
+
+  /** Finds the pod a policy-stream caller runs in: it must run as the caller's ServiceAccount. */
+  readonly resolver: WorkloadResolver = {
+    resolve: (identity, podName) => {
+      const pod = this.pods.get(`${identity.namespace}/${podName}`);
+      if (!pod || !isLivePod(pod)) return undefined;
+      if ((pod.spec?.serviceAccountName ?? 'default') !== identity.serviceAccount) return undefined;
+      return { namespace: identity.namespace, labels: pod.metadata?.labels ?? {} };
+    },
+  };
 
   /** Re-reconciles every policy, e.g. when this replica becomes the leader or deliveries change. */
   resync(): void {
