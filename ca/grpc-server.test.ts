@@ -151,13 +151,16 @@ describe('CA gRPC server', () => {
     await expect(mint([])).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
   });
 
-  it('fails closed with UNAVAILABLE when TokenReview is unreachable', async () => {
+  it('fails closed with UNAVAILABLE when TokenReview is unreachable, and never logs the token', async () => {
     const unreachable = new KubeConfig();
     unreachable.loadFromClusterAndUser(
       { name: 'gone', server: 'https://127.0.0.1:1', skipTLSVerify: true },
       { name: 'nobody', token: 'x' },
     );
+    const logged: unknown[] = [];
+    const record = (fields: object, message: string) => logged.push({ ...fields, message });
     const server = await start({
+      logger: { debug: record, info: record, warn: record, error: record },
       serviceAccountTokens: new TokenReviewAttestor({
         trustDomain: 'cluster.local',
         reviewer: kubeTokenReviewer(unreachable),
@@ -166,10 +169,14 @@ describe('CA gRPC server', () => {
       }),
     });
     const metadata = new Metadata();
-    metadata.set('authorization', 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln');
+    const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzZWNyZXQiOiJ0b2tlbiJ9.c2lnbmF0dXJl';
+    metadata.set('authorization', `Bearer ${token}`);
     await expect(issue(connect(server), p256Csr().csr, metadata)).rejects.toMatchObject({
       code: status.UNAVAILABLE,
     });
+    expect(logged).toEqual([expect.objectContaining({ reason: 'ERR_CA_UNAVAILABLE' })]);
+    const text = JSON.stringify(logged);
+    for (const part of token.split('.')) expect(text).not.toContain(part);
   });
 
   it(

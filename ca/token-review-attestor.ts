@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
 import type { WorkloadIdentity } from '../lib/spiffe.ts';
+import { apiStatus } from '../kube/api-errors.ts';
 import type { PodLookup } from '../kube/pods.ts';
 import type { TokenReviewer, TokenReviewResult } from '../kube/token-review.ts';
 import { checkIdentityPolicy, type Attestor, type IdentityPolicy } from './attestor.ts';
@@ -28,11 +29,19 @@ function unauthenticated(reason: string): never {
   throw caError('ERR_CA_UNAUTHENTICATED', 'the ServiceAccount token was not accepted', { reason });
 }
 
+/** A log-safe cause: an HTTP status or an errno code, never a message that may echo a request. */
+function causeOf(error: unknown): string {
+  const status = apiStatus(error);
+  if (status !== undefined) return `HTTP ${status}`;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown';
+}
+
 function unavailable(what: string, error: unknown): never {
   // Fail closed: without an answer from the API server nobody gets an identity.
   throw caError('ERR_CA_UNAVAILABLE', 'the CA cannot verify credentials right now', {
     what,
-    cause: error instanceof Error ? error.message : String(error),
+    cause: causeOf(error),
   });
 }
 

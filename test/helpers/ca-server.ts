@@ -14,6 +14,7 @@ import { Keyring } from '../../ca/keyring.ts';
 import { createCaMetrics } from '../../ca/metrics.ts';
 import type { RotationPolicy } from '../../ca/rotation.ts';
 import { DEFAULT_TTL_POLICY } from '../../ca/ttl.ts';
+import type { Logger } from '../../lib/logger.ts';
 import { FakeClock } from './clock.ts';
 
 export const CA_SPIFFE_ID = 'spiffe://cluster.local/ns/lanyard-system/sa/lanyard';
@@ -46,6 +47,7 @@ export async function startTestCaServer(
     ratePerSecond?: number;
     store?: KeyStore;
     rootValidityMs?: number;
+    logger?: Logger;
   } = {},
 ): Promise<TestCaServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lanyard-ca-'));
@@ -83,6 +85,7 @@ export async function startTestCaServer(
     host: '127.0.0.1',
     port: 0,
     ...(options.ratePerSecond ? { ratePerSecond: options.ratePerSecond } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
     address: `127.0.0.1:${server.port}`,
