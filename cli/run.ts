@@ -1,4 +1,6 @@
 import { lanyardVersion } from '../lib/version.ts';
+import { runCheck } from './check.ts';
+import { runPolicyTest } from './policy-test.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -11,6 +13,14 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  check: {
+    summary: 'Explain how AuthPolicies decide one request (offline)',
+    run: runCheck,
+  },
+  test: {
+    summary: 'Run table-driven AuthPolicy test cases',
+    run: runPolicyTest,
+  },
   version: {
     summary: 'Print the Lanyard version',
     run: (_args, io) => {
