@@ -10,6 +10,7 @@ import { loadCaProto, type CertificateServiceClient } from '../proto/load.ts';
 import type { IssueX509SVIDResponse__Output } from '../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
 import type { TrustBundle__Output } from '../proto/generated/lanyard/ca/v1/TrustBundle.ts';
 import { opensslVerify } from '../test/helpers/ca.ts';
+import { createTestCa } from '../test/helpers/pki.ts';
 import { CA_SPIFFE_ID, startTestCaServer, type TestCaServer } from '../test/helpers/ca-server.ts';
 import { makeCsr, p256Csr } from '../test/helpers/csr.ts';
 import { generateKeyPairSync } from 'node:crypto';
@@ -117,6 +118,18 @@ describe('CA gRPC server', () => {
     const svid = { privateKeyPem: key.privateKeyPem, certChainPem: first.certChain.map(toPem).join('') };
     const renewed = await issue(connect(server, svid), (await createKeyAndCsr()).csr);
     expect(renewed.spiffeId).toBe(first.spiffeId);
+  });
+
+  it('refuses renewal with an SVID from a foreign CA', async () => {
+    const server = await start();
+    const foreign = await createTestCa('foreign-ca');
+    const forged = await foreign.issue({
+      subject: 'CN=web',
+      uris: ['spiffe://cluster.local/ns/shop/sa/web'],
+      usage: 'both',
+    });
+    const client = connect(server, { privateKeyPem: forged.keyPem, certChainPem: forged.certPem });
+    await expect(issue(client, p256Csr().csr)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
   it('applies the per-caller signing rate limit', async () => {
