@@ -1,0 +1,150 @@
+// The sidecar process: obtain an SVID, load the workload's policy snapshot, then serve inbound
+// mTLS (15006), outbound (15001) and admin (15020). Ready only with both an SVID and a policy.
+import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { Registry } from 'prom-client';
+import { CaClient, type Svid } from '../ca/client/ca-client.ts';
+import { systemClock } from '../lib/clock.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import { normalizePath } from '../lib/path.ts';
+import type { WorkloadPolicy } from '../lib/policy/index.ts';
+import { createAdminServer } from './admin.ts';
+import { createAppForwarder } from './app-forwarder.ts';
+import type { SidecarConfig } from './config.ts';
+import { createInboundPipeline } from './inbound.ts';
+import { createJwtValidator } from './jwt/index.ts';
+import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
+import { createSidecarMetrics } from './metrics.ts';
+import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
+import { PolicyClient } from './policy-client.ts';
+
+export interface RunningSidecar {
+  readonly spiffeId: string;
+  readonly ports: { inbound: number; outbound: number; admin: number };
+  /** Why the sidecar is not ready, or undefined. */
+  notReadyReason(): string | undefined;
+  close(): Promise<void>;
+}
+
+export interface SidecarDeps {
+  log?: Logger;
+  registry?: Registry;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Promise<RunningSidecar> {
+  const log = deps.log ?? silentLogger;
+  const registry = deps.registry ?? new Registry();
+  const metrics = createSidecarMetrics(registry);
+  let policy: WorkloadPolicy | undefined;
+  let material: TlsMaterial | undefined;
+  // Filled in once the first SVID is here; the rotation callback reaches them through this.
+  const live: { inbound?: InboundListener; outbound?: OutboundProxy; policyClient?: PolicyClient } = {};
+  const trustDomains = new Set([config.trustDomain]);
+
+  const ca = new CaClient({
+    address: config.controlPlaneAddress,
+    caSpiffeId: config.controlPlaneId,
+    bootstrapRootsPem: config.bootstrapRootsPem,
+    clock: systemClock,
+    logger: log,
+    credential: async () =>
+      config.credential.kind === 'join-token'
+        ? { kind: 'join-token', token: config.credential.token }
+        : // Re-read each time: the kubelet rotates the projected token.
+          { kind: 'token', token: (await readFile(config.credential.path, 'utf8')).trim() },
+    onSvid: (svid) => update(svid, undefined),
+    onBundle: (bundle) => update(undefined, bundle.rootsPem),
+  });
+  let roots = config.bootstrapRootsPem;
+  let current: Svid | undefined;
+  const update = (svid: Svid | undefined, rootsPem: string | undefined) => {
+    if (svid) current = svid;
+    if (rootsPem) roots = rootsPem;
+    if (!current) return;
+    material = { certChainPem: current.certChainPem, keyPem: current.privateKeyPem, bundlePem: roots };
+    live.inbound?.rotate(material);
+    live.outbound?.rotate(material);
+    live.policyClient?.reconnect();
+    log.info(
+      { spiffeId: current.spiffeId, expiresAt: new Date(current.expiresAt).toISOString() },
+      'SVID loaded',
+    );
+  };
+
+  const admin = createAdminServer(registry, {
+    notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
+  });
+  const adminPort = await listen(admin, config.adminPort, config.bindAddress);
+
+  const svid = await ca.start();
+  const forwarder = createAppForwarder({
+    pipeline: createInboundPipeline({
+      policy: () => policy,
+      normalizePath,
+      validatorFor: (issuers) => createJwtValidator(issuers),
+    }),
+    appPort: config.appPort,
+    onDecision: (record) => {
+      metrics.record(record);
+      log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
+    },
+  });
+  const inbound = createInboundListener({
+    tls: material!,
+    trustDomains: () => trustDomains,
+    mtlsMode: () => policy?.mtls ?? 'STRICT',
+    handle: forwarder.handle,
+    onRefused: (reason) => log.warn({ reason }, 'inbound connection refused'),
+  });
+  const outbound = createOutboundProxy({
+    tls: material!,
+    trustDomains: () => trustDomains,
+    resolve: (host, port) => config.routes.get(`${host}:${port}`),
+  });
+  const inboundPort = await inbound.listen(config.inboundPort, config.bindAddress);
+  const outboundPort = await outbound.listen(config.outboundPort, '127.0.0.1');
+
+  const policyClient = new PolicyClient({
+    address: config.controlPlaneAddress,
+    serverId: config.controlPlaneId,
+    trustDomain: config.trustDomain,
+    podName: config.podName,
+    tls: () => material!,
+    onPolicy: (next, version) => {
+      policy = next;
+      log.info(
+        { version, policies: [...next.allow, ...next.deny, ...next.audit, ...next.dryRun].map((p) => p.key) },
+        'policy snapshot loaded',
+      );
+    },
+    log,
+  });
+  Object.assign(live, { inbound, outbound, policyClient });
+  policyClient.start();
+
+  return {
+    spiffeId: svid.spiffeId,
+    ports: { inbound: inboundPort, outbound: outboundPort, admin: adminPort },
+    notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
+    async close() {
+      policyClient?.stop();
+      ca.stop();
+      forwarder.close();
+      await Promise.all([
+        inbound?.close(),
+        outbound?.close(),
+        new Promise((resolve) => admin.close(resolve)),
+      ]);
+    },
+  };
+}
