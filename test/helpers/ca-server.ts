@@ -48,6 +48,7 @@ export async function startTestCaServer(
     store?: KeyStore;
     rootValidityMs?: number;
     logger?: Logger;
+    port?: number;
   } = {},
 ): Promise<TestCaServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lanyard-ca-'));
@@ -83,7 +84,7 @@ export async function startTestCaServer(
     clock,
     metrics: createCaMetrics(registry, keyring),
     host: '127.0.0.1',
-    port: 0,
+    port: options.port ?? 0,
     ...(options.ratePerSecond ? { ratePerSecond: options.ratePerSecond } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });

@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CA_SPIFFE_ID, startTestCaServer } from '../../test/helpers/ca-server.ts';
+import { FileKeyStore } from '../file-keystore.ts';
+import { CaClient } from './ca-client.ts';
+
+const identity = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' };
+const dir = mkdtempSync(join(tmpdir(), 'lanyard-client-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('CaClient', () => {
+  it(
+    'retries with backoff while the CA is down, and gets its SVID once the CA is back',
+    { timeout: 30_000 },
+    async () => {
+      const store = new FileKeyStore(join(dir, 'ca.json'));
+      const first = await startTestCaServer({ store });
+      const port = first.server.port;
+      const roots = first.rootsPem();
+      await first.close();
+
+      let attempts = 0;
+      let restarted: Awaited<ReturnType<typeof startTestCaServer>> | undefined;
+      const client = new CaClient({
+        address: `127.0.0.1:${port}`,
+        caSpiffeId: CA_SPIFFE_ID,
+        bootstrapRootsPem: roots,
+        credential: async () => {
+          attempts += 1;
+          // The CA comes back after two failed attempts, with the same key material.
+          if (attempts === 3) restarted = await startTestCaServer({ store, port });
+          return { kind: 'join-token', token: restarted?.joinTokens.create(identity) ?? 'none' };
+        },
+        clock: { now: () => Date.now() },
+        random: () => 0.2,
+      });
+      try {
+        const svid = await client.start();
+        expect(svid.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/web');
+        expect(attempts).toBeGreaterThanOrEqual(3);
+      } finally {
+        client.stop();
+        await restarted?.close();
+      }
+    },
+  );
+
+  it('keeps the SVID it holds until it expires, whatever happens to the CA', async () => {
+    const server = await startTestCaServer();
+    const client = new CaClient({
+      address: server.address,
+      caSpiffeId: CA_SPIFFE_ID,
+      bootstrapRootsPem: server.rootsPem(),
+      credential: () => Promise.resolve({ kind: 'join-token', token: server.joinTokens.create(identity) }),
+      clock: server.clock,
+    });
+    try {
+      const svid = await client.start();
+      await server.close();
+      server.clock.set(svid.expiresAt - 1);
+      expect(client.current()).toBe(svid);
+      server.clock.set(svid.expiresAt);
+      expect(client.current()).toBeUndefined();
+    } finally {
+      client.stop();
+    }
+  });
+});
