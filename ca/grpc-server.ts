@@ -2,6 +2,8 @@ import {
   experimental,
   Server,
   type ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
   type sendUnaryData,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -41,6 +43,11 @@ export interface CaServerOptions {
   /** Default 0.0.0.0:15012. */
   readonly host?: string;
   readonly port?: number;
+  /** Other services served on the same port and TLS, e.g. the policy stream. */
+  readonly services?: readonly {
+    definition: ServiceDefinition;
+    implementation: UntypedServiceImplementation;
+  }[];
   /** The largest request message; default 64 KiB (a CSR is far smaller). */
   readonly maxMessageBytes?: number;
 }
@@ -178,6 +185,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     'grpc.keepalive_time_ms': 60_000,
   });
   server.addService(loadCaProto().CertificateService.service, handlers);
+  for (const service of options.services ?? []) server.addService(service.definition, service.implementation);
   const credentials: ServerCredentials = experimental.createCertificateProviderServerCredentials(
     tls,
     tls,

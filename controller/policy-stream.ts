@@ -11,7 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import { buildSnapshot, type PolicySnapshot } from '../lib/distribution/snapshot.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
-import { verifyPeer } from '../lib/peer.ts';
+import { issuedByAny, verifyPeer } from '../lib/peer.ts';
 import type { CompileOptions, PolicyIndex, WorkloadRef } from '../lib/policy/index.ts';
 import { workloadIdentityOf, type WorkloadIdentity } from '../lib/spiffe.ts';
 import { loadPolicyProto } from '../proto/load-policy.ts';
@@ -33,6 +33,12 @@ export interface PublishedPolicies {
 
 export interface PolicyStreamOptions {
   trustDomain: string;
+  /**
+   * The certificates that sign workload SVIDs (the CA's current signers). The gRPC port accepts
+   * client certificates without verifying them (bootstrap callers have none), so the stream
+   * checks the chain itself.
+   */
+  signers: () => readonly X509Certificate[];
   resolver: WorkloadResolver;
   /** Most concurrent streams; more are refused with RESOURCE_EXHAUSTED. Default 10 000. */
   maxStreams?: number;
@@ -156,7 +162,9 @@ export class PolicyStream {
   ): WorkloadIdentity | undefined {
     const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
     if (!raw) return undefined;
-    const verdict = verifyPeer(new X509Certificate(raw), {
+    const cert = new X509Certificate(raw);
+    if (!issuedByAny(cert, this.options.signers(), Date.now())) return undefined;
+    const verdict = verifyPeer(cert, {
       trustDomains: new Set([this.options.trustDomain]),
       role: 'client',
     });

@@ -78,3 +78,17 @@ export function verifyPeer(cert: X509Certificate, requirements: PeerRequirements
   }
   return { ok: true, id };
 }
+
+/**
+ * Whether a certificate was issued by one of `issuers` and is valid at `now`. For servers whose
+ * TLS layer accepts client certificates without verifying them (gRPC with optional client
+ * certificates): there, an unverified certificate must never be taken as an identity.
+ */
+export function issuedByAny(
+  cert: X509Certificate,
+  issuers: readonly X509Certificate[],
+  now: number,
+): boolean {
+  const valid = Date.parse(cert.validFrom) <= now && now < Date.parse(cert.validTo);
+  return valid && issuers.some((issuer) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey));
+}
