@@ -1,6 +1,7 @@
 import { lanyardVersion } from '../lib/version.ts';
 import { runCheck } from './check.ts';
 import { runPolicyTest } from './policy-test.ts';
+import { runController, runSidecar } from './processes.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -20,6 +21,14 @@ const commands: Record<string, Command> = {
   test: {
     summary: 'Run table-driven AuthPolicy test cases',
     run: runPolicyTest,
+  },
+  controller: {
+    summary: 'Run the control plane (CA, policy stream, AuthPolicy controller) in a cluster',
+    run: runController,
+  },
+  sidecar: {
+    summary: 'Run the sidecar proxy (configured by LANYARD_* environment variables)',
+    run: runSidecar,
   },
   version: {
     summary: 'Print the Lanyard version',

@@ -1,0 +1,67 @@
+// `lanyard controller` and `lanyard sidecar`: the long-running processes. Each logs JSON lines
+// with pino, stops cleanly on SIGINT/SIGTERM, and exits non-zero on a configuration error.
+import { pino } from 'pino';
+import { startControlPlane } from '../controller/control-plane.ts';
+import { loadControllerConfig } from '../controller/config.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import { isLanyardError } from '../lib/errors.ts';
+import { loadSidecarConfig } from '../sidecar/config.ts';
+import { startSidecar } from '../sidecar/sidecar.ts';
+import type { CliIo } from './run.ts';
+
+function untilSignal(close: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void close().then(() => resolve(0));
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function configError(error: unknown, io: CliIo, command: string): number {
+  if (isLanyardError(error, 'ERR_CONFIG_INVALID') || (error as { code?: string }).code === 'ENOENT') {
+    io.err(`lanyard ${command}: ${(error as Error).message}\n`);
+    return 2;
+  }
+  throw error;
+}
+
+export async function runController(_args: string[], io: CliIo): Promise<number> {
+  let config;
+  try {
+    config = loadControllerConfig();
+  } catch (error) {
+    return configError(error, io, 'controller');
+  }
+  const log = pino({ name: 'lanyard-controller' });
+  const plane = await startControlPlane({
+    source: {
+      kind: 'kubernetes',
+      kubeConfig: loadKubeConfig(config.kubeconfig),
+      namespace: config.namespace,
+      identity: config.identity,
+    },
+    trustDomain: config.trustDomain,
+    compile: { defaultAction: config.defaultAction, rootNamespace: config.rootNamespace },
+    port: config.grpcPort,
+    log,
+  });
+  log.info({ address: plane.address, spiffeId: plane.spiffeId }, 'control plane serving');
+  return untilSignal(() => plane.close());
+}
+
+export async function runSidecar(_args: string[], io: CliIo): Promise<number> {
+  let config;
+  try {
+    config = loadSidecarConfig();
+  } catch (error) {
+    return configError(error, io, 'sidecar');
+  }
+  const log = pino({ name: 'lanyard-sidecar' });
+  const sidecar = await startSidecar(config, { log });
+  log.info({ spiffeId: sidecar.spiffeId, ports: sidecar.ports }, 'sidecar serving');
+  return untilSignal(() => sidecar.close());
+}
