@@ -2,6 +2,7 @@ import { lanyardVersion } from '../lib/version.ts';
 import { runCheck } from './check.ts';
 import { runPolicyTest } from './policy-test.ts';
 import { runController, runSidecar } from './processes.ts';
+import { runDev } from './dev.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -14,6 +15,10 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  dev: {
+    summary: 'Run the whole mesh on this machine with demo services and live decisions',
+    run: runDev,
+  },
   check: {
     summary: 'Explain how AuthPolicies decide one request (offline)',
     run: runCheck,

@@ -1,0 +1,129 @@
+// `lanyard dev`: the whole mesh on one machine, with a live view of every decision.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startDevMesh, type DevMesh } from '../dev/mesh.ts';
+import { runScenario, type StepResult } from '../dev/scenario.ts';
+import type { DecisionRecord } from '../sidecar/app-forwarder.ts';
+import type { CliIo } from './run.ts';
+
+export const devUsage = `Usage: lanyard dev [--policies <dir>] [--once] [--rounds <n>] [--interval <seconds>]
+
+Runs the whole mesh on this machine: the control plane (CA and policy stream, AuthPolicies
+from a folder), three demo services (web → orders → payments) each behind its own sidecar, a
+demo user-token issuer, and a traffic driver. Every decision shows as it happens. Edit a
+policy file while it runs and the next calls follow it. Ctrl-C stops everything.
+
+Options:
+  --policies <dir>      AuthPolicy folder to use (default: a copy of examples/dev with the
+                        demo issuer's keys; its path is printed so you can edit it)
+  --once                Run the scenario once, print a summary, exit 1 if an expectation failed
+  --rounds <n>          Stop after n rounds of the scenario (default: until Ctrl-C)
+  --interval <seconds>  Pause between rounds (default 5)
+`;
+
+const short = (id: string | undefined) =>
+  id ? id.replace(/^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\//, '$1/') : 'plaintext';
+
+export function formatDecision(workload: string, record: DecisionRecord): string {
+  const rule = record.policy ? `${record.policy} ${record.rule ?? ''}`.trim() : record.reason;
+  return [
+    `  ${workload.padEnd(8)}`,
+    `← ${short(record.peer).padEnd(13)}`,
+    (record.user ?? '-').padEnd(8),
+    `${record.method} ${record.path}`.padEnd(30),
+    `${record.decision} ${record.status}`.padEnd(10),
+    rule,
+  ].join(' ');
+}
+
+function formatStep(result: StepResult): string {
+  const mark = result.ok ? '✓' : '✗';
+  const detail = result.ok
+    ? ''
+    : ` (expected ${result.expected}${result.detail ? `; ${result.detail}` : ''})`;
+  return `${mark} ${result.status} ${result.name}${detail}`;
+}
+
+export async function runDev(args: string[], io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        policies: { type: 'string' },
+        once: { type: 'boolean' },
+        rounds: { type: 'string' },
+        interval: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    io.err(`lanyard dev: ${(error as Error).message}\n\n${devUsage}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(devUsage);
+    return 0;
+  }
+  const rounds = values.once ? 1 : values.rounds === undefined ? Infinity : Number(values.rounds);
+  const intervalMs = Number(values.interval ?? 5) * 1000;
+  if (!(rounds >= 1) || !Number.isFinite(intervalMs) || intervalMs < 0) {
+    io.err(`lanyard dev: --rounds must be at least 1 and --interval a number of seconds\n`);
+    return 2;
+  }
+
+  const stateDir = mkdtempSync(join(tmpdir(), 'lanyard-dev-'));
+  let mesh: DevMesh | undefined;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    io.out(
+      'lanyard dev: starting the control plane, three services with sidecars, and the traffic driver…\n',
+    );
+    mesh = await startDevMesh({
+      stateDir,
+      ...(values.policies ? { policiesDir: values.policies } : {}),
+      onDecision: (workload, record) => {
+        if (!values.once) io.out(`${formatDecision(workload, record)}\n`);
+      },
+    });
+    for (const message of mesh.controlPlane.policyMessages()) io.err(`policy: ${message}\n`);
+    io.out(
+      `mesh ready: control plane ${mesh.controlPlane.address}; policies in ${mesh.policiesDir}` +
+        `${values.once ? '' : ' (edit them: the next calls follow)'}\n`,
+    );
+
+    let failed = 0;
+    let total = 0;
+    for (let round = 1; round <= rounds && !stopping; round += 1) {
+      if (!values.once) io.out(`\nround ${round}\n`);
+      const results = await runScenario(mesh, (result) => {
+        if (values.once || !result.ok) io.out(`${formatStep(result)}\n`);
+      });
+      total += results.length;
+      failed += results.filter((result) => !result.ok).length;
+      if (round < rounds && !stopping) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, intervalMs);
+        });
+      }
+    }
+    io.out(`\n${total - failed} passed, ${failed} failed\n`);
+    return failed === 0 ? 0 : 1;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await mesh?.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
