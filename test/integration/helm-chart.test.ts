@@ -149,18 +149,23 @@ describe('charts, offline', () => {
 
 describe('charts on the real API server', () => {
   beforeAll(async () => {
-    // Other tests apply the CRD with kubectl; Helm installs over it only once it carries the
-    // ownership metadata of this release (Helm's documented adoption).
-    if (await exists(crd)) {
-      await kubectl(['label', '--overwrite', crd, 'app.kubernetes.io/managed-by=Helm']);
-      await kubectl([
-        'annotate',
-        '--overwrite',
-        crd,
-        'meta.helm.sh/release-name=lanyard-crds',
-        `meta.helm.sh/release-namespace=${namespace}`,
-      ]);
-    }
+    // Other tests apply the CRD with kubectl, so it may exist already: the test always starts
+    // from that state. Helm installs over it once it carries this release's ownership metadata
+    // (Helm's documented adoption, the step docs/install.md gives).
+    await kubectl([
+      'apply',
+      '--server-side',
+      '-f',
+      fileURLToPath(new URL('../../crds/authpolicy.yaml', import.meta.url)),
+    ]);
+    await kubectl(['label', '--overwrite', crd, 'app.kubernetes.io/managed-by=Helm']);
+    await kubectl([
+      'annotate',
+      '--overwrite',
+      crd,
+      'meta.helm.sh/release-name=lanyard-crds',
+      `meta.helm.sh/release-namespace=${namespace}`,
+    ]);
   });
 
   afterAll(async () => {
