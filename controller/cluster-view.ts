@@ -2,7 +2,7 @@
 // running pods it selects. Pure: the informers feed it objects, it computes.
 import type { V1Pod } from '@kubernetes/client-node';
 import {
-  compilePolicies,
+  LastGoodPolicies,
   type CompileOptions,
   type PolicySet,
   type PolicyResult,
@@ -14,8 +14,10 @@ export interface PolicyObjectLike {
 
 export interface ClusterView {
   readonly policySet: PolicySet;
-  /** Compile results by "namespace/name". */
+  /** Compile results of the stored versions, by "namespace/name". */
   readonly results: ReadonlyMap<string, PolicyResult>;
+  /** Policies whose stored version is refused while their last accepted version stays in force. */
+  readonly retained: ReadonlySet<string>;
   /** Selected running pods by policy "namespace/name". */
   readonly selectedWorkloads: ReadonlyMap<string, number>;
   /** metadata.generation by policy "namespace/name". */
@@ -32,9 +34,11 @@ export function buildClusterView(
   policies: readonly PolicyObjectLike[],
   pods: readonly V1Pod[],
   options: CompileOptions,
+  lastGood: LastGoodPolicies = new LastGoodPolicies(),
 ): ClusterView {
-  const policySet = compilePolicies(policies, options);
-  const results = new Map(policySet.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, r]));
+  const compiled = lastGood.compile(policies, options);
+  const policySet = compiled.set;
+  const results = new Map(compiled.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, r]));
   const selectedWorkloads = new Map<string, number>();
   for (const result of policySet.results) {
     if (result.accepted) selectedWorkloads.set(`${result.ref.namespace}/${result.ref.name}`, 0);
@@ -51,5 +55,5 @@ export function buildClusterView(
     const { namespace, name, generation } = policy.metadata ?? {};
     if (namespace && name) generations.set(`${namespace}/${name}`, generation ?? 0);
   }
-  return { policySet, results, selectedWorkloads, generations };
+  return { policySet, results, retained: compiled.retained, selectedWorkloads, generations };
 }

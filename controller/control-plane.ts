@@ -21,8 +21,9 @@ import { DEFAULT_TTL_POLICY } from '../ca/ttl.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { watchPolicyFolder } from '../lib/policy/folder.ts';
+import type { LoadedPolicies } from '../lib/policy/loader.ts';
 import { resolveOptions } from '../lib/policy/options.ts';
-import type { CompileOptions, WorkloadRef } from '../lib/policy/index.ts';
+import { LastGoodPolicies, type CompileOptions, type WorkloadRef } from '../lib/policy/index.ts';
 import { workloadSpiffeId, type WorkloadIdentity } from '../lib/spiffe.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { kubePodLookup } from '../kube/pods.ts';
@@ -212,11 +213,28 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   closers.push(() => server.close());
 
   if (source.kind === 'folder') {
-    const publish = (loaded: ReturnType<typeof watchPolicyFolder>['initial']) => {
+    const lastGood = new LastGoodPolicies();
+    let published = false;
+    const publish = (loaded: LoadedPolicies) => {
       policyMessages = loaded.messages;
-      for (const message of loaded.messages) log.warn({ message }, 'policy not accepted');
-      const generations = new Map(loaded.set.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, 1]));
-      stream.publish({ index: loaded.set.index, options: compile, generations });
+      for (const message of loaded.messages) log.warn({ message }, 'policy problem');
+      // A file that cannot be read or parsed hides the policies it held: rather than drop them
+      // (and perhaps fail open), the last good set stays in force until the folder reads cleanly.
+      if (loaded.fileErrors.length > 0 && published) {
+        policyMessages = [...loaded.messages, 'the last good set of policies stays in force'];
+        log.warn(
+          { files: loaded.fileErrors.map((e) => e.path) },
+          'policy files unreadable; keeping the last good set',
+        );
+        return;
+      }
+      const compiled = lastGood.compile(loaded.inputs, compile);
+      for (const key of compiled.retained) {
+        policyMessages = [...policyMessages, `${key}: refused; its last accepted version stays in force`];
+      }
+      const generations = new Map(compiled.set.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, 1]));
+      stream.publish({ index: compiled.set.index, options: compile, generations });
+      published = true;
     };
     const watcher = watchPolicyFolder(
       source.dir,

@@ -11,7 +11,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../lib/logger.ts';
-import type { CompileOptions } from '../lib/policy/index.ts';
+import { LastGoodPolicies, type CompileOptions } from '../lib/policy/index.ts';
 import type { AuthPolicyStatus } from '../lib/policy/types.generated.ts';
 import { Informer } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/workqueue.ts';
@@ -53,6 +53,7 @@ export class PolicyController {
   private readonly core: CoreV1Api;
   private readonly log: Logger;
   private view: ClusterView | undefined;
+  private readonly lastGood = new LastGoodPolicies();
   private debounce: NodeJS.Timeout | undefined;
   private started = false;
 
@@ -145,7 +146,12 @@ export class PolicyController {
   }
 
   private rebuild(): void {
-    const view = buildClusterView(this.policies.list(), this.pods.list(), this.options.compile);
+    const view = buildClusterView(
+      this.policies.list(),
+      this.pods.list(),
+      this.options.compile,
+      this.lastGood,
+    );
     this.view = view;
     this.options.onView?.(view);
     this.resync();
@@ -167,6 +173,7 @@ export class PolicyController {
       result,
       selectedWorkloads: this.view.selectedWorkloads.get(key) ?? 0,
       delivery: this.options.delivery?.(key, generation),
+      retained: this.view.retained.has(key),
       previous: policy.status,
       now: (this.options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
     });

@@ -17,6 +17,8 @@ export interface StatusInput {
   selectedWorkloads: number;
   delivery?: Delivery;
   previous?: AuthPolicyStatus;
+  /** The stored version is refused and the last accepted version stays in force. */
+  retained?: boolean;
   now: string;
 }
 
@@ -93,7 +95,15 @@ export function desiredStatus(input: StatusInput): AuthPolicyStatus {
           ? `accepted with warnings: ${result.warnings.map((w) => w.message).join('; ')}`
           : 'the policy is valid',
       )
-    : condition(input, 'Accepted', 'False', 'Invalid', result.errors.map((e) => e.message).join('; '));
+    : condition(
+        input,
+        'Accepted',
+        'False',
+        'Invalid',
+        `${result.errors.map((e) => e.message).join('; ')}${
+          input.retained ? '; the last accepted version of this policy stays in force' : ''
+        }`,
+      );
   return {
     observedGeneration: input.generation,
     selectedWorkloads: input.selectedWorkloads,

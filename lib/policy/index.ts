@@ -6,5 +6,6 @@ export { evaluate } from './engine.ts';
 export { POLICY_ERRORS, POLICY_WARNINGS, type PolicyErrorCode, type PolicyWarningCode } from './errors.ts';
 export { loadPolicyDocuments, type LoadedPolicies, type LoadOptions, type PolicyFile } from './loader.ts';
 export { PolicyIndex, type WorkloadPolicy } from './policy-index.ts';
+export { LastGoodPolicies, type RetainedCompile } from './last-good.ts';
 export type * from './model.ts';
 export type * from './types.generated.ts';

@@ -25,6 +25,8 @@ export interface LoadOptions extends CompileOptions {
 
 export interface LoadedPolicies {
   readonly set: PolicySet;
+  /** The AuthPolicy documents that were read, in order (what `set` compiled). */
+  readonly inputs: readonly unknown[];
   /** Every problem, each message naming its file and policy: what `lanyard dev` prints. */
   readonly messages: readonly string[];
   /** Problems with files themselves (too large, not YAML, not an AuthPolicy). */
@@ -98,5 +100,5 @@ export function loadPolicyDocuments(files: readonly PolicyFile[], options: LoadO
       ),
     ),
   ];
-  return { set, messages, fileErrors };
+  return { set, inputs, messages, fileErrors };
 }

@@ -50,12 +50,21 @@ describe('lanyard dev', () => {
       const token = await mesh.issuer.token({ sub: 'mallory', roles: [], amr: ['pwd'] });
       expect((await mesh.call('POST', '/shop/orders/1/refund', token)).status).toBe(403);
 
-      // Let any caller through web refund: the orders policy now allows refunds without a role.
+      // A half-written file is reported, and the last good set stays in force: mallory is still
+      // refused (were the orders policy dropped, the mesh default would let her through).
       const file = join(mesh.policiesDir, 'orders.yaml');
-      writeFileSync(
-        file,
-        readFileSync(file, 'utf8').replace(/ {6}when:\n {8}- role: manager\n {6}requireMfa: \{\}\n/, ''),
-      );
+      const original = readFileSync(file, 'utf8');
+      writeFileSync(file, `${original}\n  rules: [unclosed\n`);
+      const brokenAt = Date.now();
+      while (!mesh.controlPlane.policyMessages().some((m) => /last good set/.test(m))) {
+        if (Date.now() - brokenAt > 10_000) throw new Error('the broken file was not reported');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(mesh.controlPlane.policyMessages().join('\n')).toMatch(/orders\.yaml.*not valid YAML/);
+      expect((await mesh.call('POST', '/shop/orders/1/refund', token)).status).toBe(403);
+
+      // Let any caller through web refund: the orders policy now allows refunds without a role.
+      writeFileSync(file, original.replace(/ {6}when:\n {8}- role: manager\n {6}requireMfa: \{\}\n/, ''));
       const edited = Date.now();
       let status = 0;
       while (status !== 200 && Date.now() - edited < 10_000) {

@@ -219,4 +219,31 @@ describe('the mesh on a real API server', () => {
       `mesh e2e: an AuthPolicy edit was enforced ${Date.now() - edited} ms after kubectl apply\n`,
     );
   });
+
+  it('keeps the last accepted version in force when an edit is refused (never fails open)', async () => {
+    const broken = JSON.parse(policy(`spiffe://cluster.local/ns/${shop}/sa/someone-else`)) as {
+      spec: { rules: { to: unknown[] }[] };
+    };
+    broken.spec.rules[0]!.to = [{ permission: 'no-such-permission' }];
+    await kubectl(['apply', '-f', '-'], JSON.stringify(broken));
+    const refused = await eventually(async () => {
+      const object = (await custom.getNamespacedCustomObject({
+        group: 'lanyard.dev',
+        version: 'v1alpha1',
+        namespace: shop,
+        plural: 'authpolicies',
+        name: 'orders',
+      })) as AuthPolicyObject;
+      const condition = object.status?.conditions?.find((c) => c.type === 'Accepted');
+      return condition?.status === 'False' && object.status?.observedGeneration === object.metadata.generation
+        ? condition
+        : undefined;
+    }, 'Accepted=False for the broken edit');
+    expect(refused.message).toMatch(
+      /unknown permission "no-such-permission".*last accepted version.*stays in force/,
+    );
+    // The previous version (only someone-else may call) still holds; a dropped policy would
+    // have let web through under the allowing mesh default.
+    expect((await callOrders('GET', '/orders/7')).status).toBe(403);
+  });
 });
