@@ -1,5 +1,8 @@
 // The injection webhook against the real API server: the API server calls our HTTPS endpoint
 // (trusting it through the caBundle) and stores the pods it mutated.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,7 +23,48 @@ const scope = uniqueName('inject');
 const configurationName = `lanyard-test-${scope}`;
 const enabledNs = uniqueName('inject-on');
 const plainNs = uniqueName('inject-off');
+const touchName = `lanyard-test-touch-${scope}`;
 let webhook: InjectionWebhook;
+let toucher: Server;
+/** The injector's decisions, by pod name, in the order the API server asked for them. */
+const decisions: { pod: unknown; decision: unknown }[] = [];
+const recordingLog = {
+  debug: () => undefined,
+  info: (fields: Record<string, unknown>) => decisions.push({ pod: fields.pod, decision: fields.decision }),
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * A second mutating webhook, called after ours (configurations run in name order), that adds an
+ * annotation: the API server then calls ours again (reinvocationPolicy IfNeeded).
+ */
+async function startToucher(tls: { certPem: string; keyPem: string }): Promise<Server> {
+  const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: { uid: string } };
+      const patch = [{ op: 'add', path: '/metadata/labels/touched', value: 'yes' }];
+      response.setHeader('content-type', 'application/json');
+      response.end(
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          response: {
+            uid: review.request.uid,
+            allowed: true,
+            patchType: 'JSONPatch',
+            patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+          },
+        }),
+      );
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
 
 async function eventually<T>(
   check: () => Promise<T | undefined>,
@@ -75,7 +119,9 @@ beforeAll(async () => {
       controlPlaneAddress: 'lanyard-controller.lanyard-system.svc:15012',
       trustDomain: 'cluster.local',
     },
+    log: recordingLog,
   });
+  toucher = await startToucher(serving);
 
   for (const [name, labels] of [
     [enabledNs, { 'lanyard.dev/inject': 'enabled', 'lanyard.dev/test-scope': scope }],
@@ -94,6 +140,26 @@ beforeAll(async () => {
       extraNamespaceLabels: { 'lanyard.dev/test-scope': scope },
     }),
   });
+  await admission.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: touchName },
+      webhooks: [
+        {
+          name: 'touch.test.lanyard.dev',
+          clientConfig: {
+            url: `https://127.0.0.1:${(toucher.address() as AddressInfo).port}/`,
+            caBundle: Buffer.from(ca.certPem).toString('base64'),
+          },
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          namespaceSelector: { matchLabels: { 'lanyard.dev/test-scope': scope } },
+          objectSelector: { matchLabels: { touch: 'me' } },
+          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }],
+        },
+      ],
+    },
+  });
   // The API server picks a new configuration up from its own watch: wait until a dry-run pod
   // comes back injected (a dry run stores nothing).
   await eventually(async () => {
@@ -107,8 +173,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admission.deleteMutatingWebhookConfiguration({ name: configurationName }).catch(() => undefined);
+  for (const name of [configurationName, touchName]) {
+    await admission.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+  }
   await webhook?.close();
+  toucher?.close();
   for (const name of [enabledNs, plainNs]) await core.deleteNamespace({ name }).catch(() => undefined);
 });
 
@@ -156,6 +225,21 @@ describe('injection webhook on the real API server', () => {
     const pod = await createPod(plainNs, 'opted-in', { 'lanyard.dev/inject': 'enabled' });
     expect(pod.metadata?.annotations?.['lanyard.dev/injected']).toBe('true');
     expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['lanyard-init', 'lanyard-sidecar']);
+  });
+
+  it('changes nothing when reinvoked after another webhook changed the pod', async () => {
+    // The toucher's configuration may take a moment to be seen by the API server.
+    const pod = await eventually(async () => {
+      const name = uniqueName('touched');
+      const created = await createPod(enabledNs, name, { touch: 'me' });
+      return created.metadata?.labels?.touched === 'yes' ? created : undefined;
+    }, 'the second webhook to take effect');
+    expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['lanyard-init', 'lanyard-sidecar']);
+    expect(pod.spec?.volumes?.filter((v) => v.name.startsWith('lanyard-')).length).toBe(2);
+    expect(decisions.filter((d) => d.pod === pod.metadata?.name).map((d) => d.decision)).toEqual([
+      'injected',
+      'already-injected',
+    ]);
   });
 
   it('skips a hostNetwork pod, recording why', async () => {
