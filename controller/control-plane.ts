@@ -98,6 +98,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const compile = resolveOptions({ ...options.compile, trustDomain });
   const registry = options.registry ?? new Registry();
   const source = options.source;
+  // In a cluster the control plane serves as its own ServiceAccount in its own namespace.
+  const serverIdentity = {
+    trustDomain,
+    namespace: source.kind === 'kubernetes' ? source.namespace : CONTROL_PLANE_IDENTITY.namespace,
+    serviceAccount: CONTROL_PLANE_IDENTITY.serviceAccount,
+  };
   const closers: (() => Promise<void> | void)[] = [];
 
   const store: KeyStore =
@@ -202,7 +208,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ca,
     auth,
     trustDomain,
-    serverIdentity: { trustDomain, ...CONTROL_PLANE_IDENTITY },
+    serverIdentity: serverIdentity,
     clock: systemClock,
     logger: log,
     metrics: createCaMetrics(registry, keyring),
@@ -256,7 +262,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const host = options.host ?? '0.0.0.0';
   return {
     address: `${host === '0.0.0.0' ? '127.0.0.1' : host}:${server.port}`,
-    spiffeId: workloadSpiffeId({ trustDomain, ...CONTROL_PLANE_IDENTITY }).toString(),
+    spiffeId: workloadSpiffeId(serverIdentity).toString(),
     registry,
     stream,
     rootsPem: () => keyring.bundle().rootPems.join(''),
