@@ -33,6 +33,8 @@ export interface AdmissionOutcome {
   review: AdmissionReviewOut;
   decision: AdmissionDecision;
   message: string;
+  /** namespace/name of the object (or its generateName prefix), for logs. */
+  subject: string;
 }
 
 /** Thrown for a body that is not an AdmissionReview v1 request; the server answers 400. */
@@ -80,13 +82,17 @@ function review(response: AdmissionResponseBody): AdmissionReviewOut {
  */
 export function admit(request: AdmissionRequest, options: InjectOptions): AdmissionOutcome {
   const { uid } = request;
+  const metadata =
+    isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
+  const name = request.name ?? metadata.name ?? metadata.generateName;
+  const subject = `${request.namespace ?? ''}/${typeof name === 'string' ? name : ''}`;
   if (request.kind.group !== '' || request.kind.kind !== 'Pod') {
     const message = `not a Pod (${request.kind.kind}); nothing to inject`;
-    return { review: review({ uid, allowed: true }), decision: 'not-a-pod', message };
+    return { review: review({ uid, allowed: true }), decision: 'not-a-pod', message, subject };
   }
   if (request.operation !== 'CREATE') {
     const message = `operation ${request.operation}; sidecars are injected on CREATE only`;
-    return { review: review({ uid, allowed: true }), decision: 'not-a-create', message };
+    return { review: review({ uid, allowed: true }), decision: 'not-a-create', message, subject };
   }
   if (!isRecord(request.object) || !isRecord(request.object.spec)) {
     throw new MalformedReviewError('request.object must be a Pod with a spec');
@@ -100,5 +106,5 @@ export function admit(request: AdmissionRequest, options: InjectOptions): Admiss
   if (result.reason === 'host-network' || result.reason === 'name-conflict') {
     response.warnings = [`lanyard: ${result.message}`];
   }
-  return { review: review(response), decision: result.reason, message: result.message };
+  return { review: review(response), decision: result.reason, message: result.message, subject };
 }

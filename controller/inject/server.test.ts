@@ -1,8 +1,11 @@
+import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPatch, loadReview, type PatchOp } from '../../test/helpers/admission.ts';
 import type { AdmissionReviewOut } from './admission.ts';
-import { buildInjectionWebhook } from './server.ts';
+import { createTestCa } from '../../test/helpers/pki.ts';
+import { buildInjectionWebhook, startInjectionWebhook } from './server.ts';
 
 const options = {
   image: 'ghcr.io/lanyard/lanyard:0.1.0',
@@ -109,5 +112,32 @@ describe('injection webhook', () => {
 
   it('refuses an invalid configuration when built', () => {
     expect(() => buildInjectionWebhook({ options: { ...options, image: '' } })).toThrow(TypeError);
+  });
+});
+
+describe('injection webhook over TLS', () => {
+  async function servedCertificate(port: number, ca: string): Promise<X509Certificate> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+        const raw = socket.getPeerCertificate().raw;
+        socket.end();
+        resolve(new X509Certificate(raw));
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  it('serves the configured certificate, and a new one after updateTls', async () => {
+    const ca = await createTestCa();
+    const first = await ca.issue({ subject: 'CN=first', dnsNames: ['localhost'], usage: 'server' });
+    const second = await ca.issue({ subject: 'CN=second', dnsNames: ['localhost'], usage: 'server' });
+    const webhook = await startInjectionWebhook({ port: 0, host: '127.0.0.1', tls: first, options });
+    try {
+      expect((await servedCertificate(webhook.port, ca.certPem)).subject).toBe('CN=first');
+      webhook.updateTls(second);
+      expect((await servedCertificate(webhook.port, ca.certPem)).subject).toBe('CN=second');
+    } finally {
+      await webhook.close();
+    }
   });
 });

@@ -64,15 +64,8 @@ export function buildInjectionWebhook(config: InjectionWebhookOptions): FastifyI
       log.warn({ err: error.message }, 'malformed AdmissionReview');
       return reply.status(400).send({ error: `malformed AdmissionReview: ${error.message}` });
     }
-    const object = request.body as { request?: { namespace?: string; name?: string; object?: unknown } };
-    const pod = object.request?.object as { metadata?: { name?: string; generateName?: string } } | undefined;
     log.info(
-      {
-        uid: outcome.review.response.uid,
-        namespace: object.request?.namespace,
-        pod: object.request?.name ?? pod?.metadata?.name ?? pod?.metadata?.generateName,
-        decision: outcome.decision,
-      },
+      { uid: outcome.review.response.uid, pod: outcome.subject, decision: outcome.decision },
       outcome.message,
     );
     return reply.send(outcome.review);

@@ -26,7 +26,7 @@ const plainNs = uniqueName('inject-off');
 const touchName = `lanyard-test-touch-${scope}`;
 let webhook: InjectionWebhook;
 let toucher: Server;
-/** The injector's decisions, by pod name, in the order the API server asked for them. */
+/** The injector's decisions, by namespace/pod, in the order the API server asked for them. */
 const decisions: { pod: unknown; decision: unknown }[] = [];
 const recordingLog = {
   debug: () => undefined,
@@ -236,10 +236,9 @@ describe('injection webhook on the real API server', () => {
     }, 'the second webhook to take effect');
     expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['lanyard-init', 'lanyard-sidecar']);
     expect(pod.spec?.volumes?.filter((v) => v.name.startsWith('lanyard-')).length).toBe(2);
-    expect(decisions.filter((d) => d.pod === pod.metadata?.name).map((d) => d.decision)).toEqual([
-      'injected',
-      'already-injected',
-    ]);
+    expect(
+      decisions.filter((d) => d.pod === `${enabledNs}/${pod.metadata?.name}`).map((d) => d.decision),
+    ).toEqual(['injected', 'already-injected']);
   });
 
   it('skips a hostNetwork pod, recording why', async () => {
