@@ -1,0 +1,161 @@
+// Policy benchmark (not a test): npx tsx bench/policy.ts
+// Prints: compile time and heap for 1k and 10k policies; authorization decision p50/p99 with
+// 1,000 rules selecting the workload, as the cluster grows from 1k to 10k policies (it should
+// stay flat: evaluation only looks at the workload's own policies); and the time from a policy
+// change to its delivery to N connected policy-stream clients over real gRPC and TLS.
+import { X509Certificate } from 'node:crypto';
+import { experimental, Server } from '@grpc/grpc-js';
+import { MutableCertificateProvider } from '../ca/tls-provider.ts';
+import { PolicyStream } from '../controller/policy-stream.ts';
+import { normalizePath } from '../lib/path.ts';
+import { compilePolicies, evaluate } from '../lib/policy/index.ts';
+import { resolveOptions } from '../lib/policy/options.ts';
+import { PolicyClient } from '../sidecar/policy-client.ts';
+import { createTestCa } from '../test/helpers/pki.ts';
+
+function policy(namespace: string, name: string, rules: number) {
+  return {
+    metadata: { name, namespace },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      action: 'ALLOW',
+      rules: Array.from({ length: rules }, (_, i) => ({
+        name: `r${i}`,
+        from: [{ principals: [`spiffe://cluster.local/ns/${namespace}/sa/caller-${i}`] }],
+        to: [{ methods: ['GET'], paths: [`/items/${i}/{id}`] }],
+      })),
+    },
+  };
+}
+
+function cluster(total: number, target: unknown) {
+  const policies: unknown[] = [target];
+  for (let i = 1; i < total; i += 1) policies.push(policy(`ns-${i % 200}`, `p${i}`, 5));
+  return policies;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function compileFigures(total: number) {
+  const inputs = cluster(total, policy('shop', 'orders', 10));
+  const before = process.memoryUsage().heapUsed;
+  const start = performance.now();
+  const set = compilePolicies(inputs);
+  const ms = performance.now() - start;
+  const heapMb = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
+  console.log(`compile ${total} policies: ${ms.toFixed(0)} ms, heap +${heapMb.toFixed(0)} MB`);
+  return set;
+}
+
+function decisionFigures(total: number) {
+  const set = compilePolicies(cluster(total, policy('shop', 'orders', 1000)));
+  const view = set.index.forWorkload({ namespace: 'shop', labels: { app: 'orders' } });
+  const samples: number[] = [];
+  for (let i = 0; i < 20_000; i += 1) {
+    const caller = i % 1200; // some match, some match nothing
+    const request = {
+      method: 'GET',
+      host: 'orders',
+      port: 80,
+      path: normalizePath(`/items/${caller % 1000}/42`),
+      peer: `spiffe://cluster.local/ns/shop/sa/caller-${caller}`,
+    };
+    const start = performance.now();
+    evaluate(view, request);
+    samples.push((performance.now() - start) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  console.log(
+    `decision with 1000 rules, ${total} policies in the cluster: p50 ${percentile(samples, 50).toFixed(1)} µs, p99 ${percentile(samples, 99).toFixed(1)} µs`,
+  );
+  return percentile(samples, 99);
+}
+
+async function distributionFigures(clients: number) {
+  const ca = await createTestCa();
+  const serving = await ca.issue({
+    subject: 'CN=cp',
+    uris: ['spiffe://cluster.local/ns/lanyard-system/sa/lanyard-controller'],
+    usage: 'both',
+  });
+  const workload = await ca.issue({
+    subject: 'CN=w',
+    uris: ['spiffe://cluster.local/ns/shop/sa/orders'],
+    usage: 'both',
+  });
+  const stream = new PolicyStream({
+    trustDomain: 'cluster.local',
+    signers: () => [new X509Certificate(ca.certPem)],
+    resolver: { resolve: () => ({ namespace: 'shop', labels: { app: 'orders' } }) },
+  });
+  const options = resolveOptions({});
+  const publish = (rule: string) => {
+    const { index } = compilePolicies(
+      [
+        {
+          ...policy('shop', 'orders', 1),
+          spec: {
+            ...policy('shop', 'orders', 1).spec,
+            rules: [{ name: rule, from: [{ namespaces: ['shop'] }] }],
+          },
+        },
+      ],
+      options,
+    );
+    stream.publish({ index, options, generations: new Map([['shop/orders', 1]]) });
+  };
+  publish('initial');
+  const server = new Server();
+  server.addService(stream.definition, stream.implementation());
+  const provider = new MutableCertificateProvider();
+  provider.setCa(ca.certPem);
+  provider.setIdentity(serving.certPem, serving.keyPem);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      '127.0.0.1:0',
+      experimental.createCertificateProviderServerCredentials(provider, provider, false),
+      (e, p) => (e ? reject(e) : resolve(p)),
+    ),
+  );
+  const seen = new Map<number, string>();
+  const list: PolicyClient[] = [];
+  for (let i = 0; i < clients; i += 1) {
+    const client = new PolicyClient({
+      address: `127.0.0.1:${port}`,
+      serverId: 'spiffe://cluster.local/ns/lanyard-system/sa/lanyard-controller',
+      trustDomain: 'cluster.local',
+      podName: `orders-${i}`,
+      tls: () => ({ certChainPem: workload.certPem, keyPem: workload.keyPem, bundlePem: ca.certPem }),
+      onPolicy: (view) => seen.set(i, view.allow[0]?.rules[0]?.name ?? ''),
+    });
+    client.start();
+    list.push(client);
+  }
+  while (seen.size < clients) await new Promise((resolve) => setTimeout(resolve, 10));
+  const latencies: number[] = [];
+  for (let round = 0; round < 5; round += 1) {
+    const rule = `round-${round}`;
+    const start = performance.now();
+    publish(rule);
+    while ([...seen.values()].some((name) => name !== rule))
+      await new Promise((resolve) => setImmediate(resolve));
+    latencies.push(performance.now() - start);
+  }
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `policy change delivered to all ${clients} stream clients: median ${percentile(latencies, 50).toFixed(0)} ms, worst ${latencies.at(-1)!.toFixed(0)} ms (5 changes)`,
+  );
+  for (const client of list) client.stop();
+  server.forceShutdown();
+}
+
+compileFigures(1000);
+compileFigures(10_000);
+const small = decisionFigures(1000);
+const large = decisionFigures(10_000);
+console.log(
+  `decision p99 ratio, 10k-policy cluster to 1k-policy cluster: ${(large / small).toFixed(2)} (flat is 1.0)`,
+);
+for (const clients of [10, 100]) await distributionFigures(clients);
