@@ -32,13 +32,16 @@ describe('loadSidecarConfig', () => {
 
   it.each([
     [{ LANYARD_APP_PORT: '70000' }, /LANYARD_APP_PORT must be a port/],
-    [{ LANYARD_APP_PORT: '' }, /LANYARD_APP_PORT is required/],
     [{ LANYARD_POD_NAME: '' }, /LANYARD_POD_NAME is required/],
     [{ LANYARD_TRUST_DOMAIN: 'Cluster.Local' }, /lowercase/],
     [{ LANYARD_CONTROL_PLANE_ID: 'spiffe://cluster.local/ns/../sa/x' }, /SPIFFE/],
   ])('refuses %o with a clear message', (override, message) => {
     expect(() => loadSidecarConfig({ ...base, ...override })).toThrow(message);
   });
+});
+
+it('leaves the app port out for a client-only workload', () => {
+  expect(loadSidecarConfig({ ...base, LANYARD_APP_PORT: undefined }).appPort).toBeUndefined();
 });
 
 describe('parseRoutes', () => {

@@ -16,7 +16,8 @@ export interface SidecarConfig {
   podName: string;
   /** A projected ServiceAccount token file (re-read before each CA call) or a join token. */
   credential: { kind: 'token-file'; path: string } | { kind: 'join-token'; token: string };
-  appPort: number;
+  /** The app's port; absent for a client-only workload (Jobs, pods without ports): no inbound then. */
+  appPort?: number;
   inboundPort: number;
   outboundPort: number;
   adminPort: number;
@@ -96,7 +97,7 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     bootstrapRootsPem: readFileSync(rootsPath, 'utf8'),
     podName: required(env, 'LANYARD_POD_NAME'),
     credential,
-    appPort: port(env, 'LANYARD_APP_PORT'),
+    ...(env.LANYARD_APP_PORT ? { appPort: port(env, 'LANYARD_APP_PORT') } : {}),
     inboundPort: port(env, 'LANYARD_INBOUND_PORT', 15006),
     outboundPort: port(env, 'LANYARD_OUTBOUND_PORT', 15001),
     adminPort: port(env, 'LANYARD_ADMIN_PORT', 15020),

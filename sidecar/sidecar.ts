@@ -20,6 +20,7 @@ import { PolicyClient } from './policy-client.ts';
 
 export interface RunningSidecar {
   readonly spiffeId: string;
+  /** inbound is 0 for a client-only workload (no app port), which gets no inbound listener. */
   readonly ports: { inbound: number; outbound: number; admin: number };
   /** Why the sidecar is not ready, or undefined. */
   notReadyReason(): string | undefined;
@@ -87,13 +88,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   const adminPort = await listen(admin, config.adminPort, config.bindAddress);
 
   const svid = await ca.start();
+  const appPort = config.appPort;
   const forwarder = createAppForwarder({
     pipeline: createInboundPipeline({
       policy: () => policy,
       normalizePath,
       validatorFor: (issuers) => createJwtValidator(issuers),
     }),
-    appPort: config.appPort,
+    appPort: appPort ?? 0,
     onDecision: (record) => {
       metrics.record(record);
       log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
@@ -111,7 +113,9 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     trustDomains: () => trustDomains,
     resolve: (host, port) => config.routes.get(`${host}:${port}`),
   });
-  const inboundPort = await inbound.listen(config.inboundPort, config.bindAddress);
+  // A client-only workload has nothing to protect inbound: no listener, nothing to bypass.
+  const inboundPort =
+    appPort === undefined ? 0 : await inbound.listen(config.inboundPort, config.bindAddress);
   const outboundPort = await outbound.listen(config.outboundPort, '127.0.0.1');
 
   const policyClient = new PolicyClient({
