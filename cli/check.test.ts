@@ -102,6 +102,20 @@ describe('lanyard check', () => {
   });
 });
 
+describe('lanyard dev', () => {
+  it('names a missing policy folder and exits 2 without starting anything', async () => {
+    const { code, err } = await run('dev', '--policies', join(dir, 'no-such-folder'));
+    expect(code).toBe(2);
+    expect(err).toMatch(/--policies .*no-such-folder is not a folder of AuthPolicy YAML files/);
+  });
+
+  it('refuses unknown options with its usage', async () => {
+    const { code, err } = await run('dev', '--frobnicate');
+    expect(code).toBe(2);
+    expect(err).toMatch(/Usage: lanyard dev/);
+  });
+});
+
 describe('lanyard test', () => {
   it('runs table-driven cases and reports each, exit 0 when all pass', async () => {
     const cases = join(dir, 'cases.yaml');

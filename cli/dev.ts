@@ -1,5 +1,5 @@
 // `lanyard dev`: the whole mesh on one machine, with a live view of every decision.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -75,6 +75,10 @@ export async function runDev(args: string[], io: CliIo): Promise<number> {
     return 2;
   }
 
+  if (values.policies !== undefined && !statSync(values.policies, { throwIfNoEntry: false })?.isDirectory()) {
+    io.err(`lanyard dev: --policies ${values.policies} is not a folder of AuthPolicy YAML files\n`);
+    return 2;
+  }
   const stateDir = mkdtempSync(join(tmpdir(), 'lanyard-dev-'));
   let mesh: DevMesh | undefined;
   let stopping = false;
