@@ -103,7 +103,7 @@ function examples(): string {
       );
       const [title = name, ...explanation] = comments.map((line) => line.replace(/^#\s?/, ''));
       const body = lines.slice(comments.length).join('\n').trim();
-      return `### ${title}\n\n${explanation.join(' ')}\n\n[docs/examples/${name}](examples/${name})\n\n\`\`\`yaml\n${body}\n\`\`\`\n`;
+      return `### ${prose(title)}\n\n${prose(explanation.join(' '))}\n\n[docs/examples/${name}](examples/${name})\n\n\`\`\`yaml\n${body}\n\`\`\`\n`;
     })
     .join('\n');
 }
