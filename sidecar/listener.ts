@@ -25,6 +25,8 @@ export interface ListenerOptions {
   /** Bounds: a client that sends nothing is cut off. Defaults 10 s and 60 s. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** A client must send all its request headers within this (slowloris). Default 15 s. */
+  headersTimeoutMs?: number;
   /** Called when a connection is refused, with the reason (for counters and logs). */
   onRefused?: (reason: string) => void;
 }
@@ -56,15 +58,31 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     socket.destroy();
   };
 
+  const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
+  // This HTTP server never listens itself (connections are handed to it), so Node's own header
+  // and request timeouts never run: each connection gets a deadline for its next request's
+  // headers instead, armed on arrival and after each response, cleared when headers are in.
+  const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const armHeaderDeadline = (socket: Socket) => {
+    clearTimeout(headerDeadlines.get(socket));
+    const timer = setTimeout(() => socket.destroy(), headersTimeoutMs);
+    timer.unref();
+    headerDeadlines.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  };
   const http = createHttpServer(
-    {
-      requestTimeout: 30_000,
-      headersTimeout: 15_000,
-      maxHeaderSize: 32 * 1024,
-      keepAliveTimeout: idleTimeoutMs,
+    { maxHeaderSize: 32 * 1024, keepAliveTimeout: idleTimeoutMs },
+    (request, response) => {
+      clearTimeout(headerDeadlines.get(request.socket));
+      response.once('finish', () => armHeaderDeadline(request.socket));
+      options.handle(request, response, peerOf.get(request.socket));
     },
-    (request, response) => options.handle(request, response, peerOf.get(request.socket)),
   );
+  http.setTimeout(idleTimeoutMs); // a connection silent this long is closed
+  const serveHttp = (socket: Socket) => {
+    armHeaderDeadline(socket);
+    http.emit('connection', socket);
+  };
 
   const tls = createTlsServer({
     ...secureContextOptions(options.tls),
@@ -81,7 +99,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     });
     if (!verdict.ok) return refuse(socket, verdict.reason);
     peerOf.set(socket, verdict);
-    http.emit('connection', socket);
+    serveHttp(socket);
   });
   tls.on('tlsClientError', (error) => options.onRefused?.(`TLS handshake failed: ${error.message}`));
 
@@ -99,7 +117,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
       if (first[0] === TLS_HANDSHAKE) {
         tls.emit('connection', socket);
       } else if (options.mtlsMode() === 'PERMISSIVE') {
-        http.emit('connection', socket);
+        serveHttp(socket);
       } else {
         refuse(socket, 'plaintext connection while mTLS is STRICT');
       }
