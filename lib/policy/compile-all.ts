@@ -12,13 +12,18 @@ export interface PolicySet {
 
 /**
  * Checks and compiles every policy of the cluster (or of a folder) and indexes the accepted
- * ones. A rejected policy is left out and never stops the others.
+ * ones. A rejected policy is left out and never stops the others. `compileOne` lets a caller
+ * reuse the results of policies that did not change (see LastGoodPolicies).
  */
-export function compilePolicies(inputs: readonly unknown[], options: CompileOptions = {}): PolicySet {
+export function compilePolicies(
+  inputs: readonly unknown[],
+  options: CompileOptions = {},
+  compileOne: (input: unknown) => PolicyResult = compilePolicy,
+): PolicySet {
   const resolved = resolveOptions(options);
   const seen = new Set<string>();
   const results = inputs.map((input): PolicyResult => {
-    const result = compilePolicy(input);
+    const result = compileOne(input);
     const key = `${result.ref.namespace}/${result.ref.name}`;
     if (result.accepted && seen.has(key)) {
       const message = `metadata.name: duplicate policy "${key}": another policy has the same namespace and name`;

@@ -39,6 +39,20 @@ describe('LastGoodPolicies', () => {
     expect(recreated.set.index.get({ namespace: 'shop', name: 'orders' })).toBeUndefined();
   });
 
+  it('reuses the compile result of an unchanged policy object', () => {
+    const policies = new LastGoodPolicies();
+    const ops = () => ({
+      metadata: { name: 'ops', namespace: 'shop' },
+      spec: { action: 'ALLOW', rules: [{ from: [{ namespaces: ['ops'] }] }] },
+    });
+    const first = policies.compile([good, ops()]);
+    const second = policies.compile([good, ops()]);
+    // The same input object compiles to the very same result; a new object is compiled afresh.
+    expect(second.results[0]).toBe(first.results[0]);
+    expect(second.results[1]).not.toBe(first.results[1]);
+    expect(second.results[1]?.accepted).toBe(true);
+  });
+
   it('enforces the fixed version once it compiles again', () => {
     const policies = new LastGoodPolicies();
     policies.compile([good]);

@@ -4,7 +4,7 @@
 // deleted is gone; a policy that never compiled is never in force.
 import { compilePolicies, type PolicySet } from './compile-all.ts';
 import type { CompileOptions, PolicyRef } from './model.ts';
-import type { PolicyResult } from './compile.ts';
+import { compilePolicy, type PolicyResult } from './compile.ts';
 
 export interface RetainedCompile {
   /** What is enforced: the accepted policies, with last good versions standing in for refused ones. */
@@ -19,9 +19,22 @@ const keyOf = (ref: PolicyRef) => `${ref.namespace}/${ref.name}`;
 
 export class LastGoodPolicies {
   readonly #good = new Map<string, unknown>();
+  // Informers hand out the same object until it changes: its compile result can be reused, so a
+  // change to one policy of ten thousand compiles one policy, not ten thousand.
+  readonly #compiled = new WeakMap<object, PolicyResult>();
+
+  readonly #compileOne = (input: unknown): PolicyResult => {
+    if (typeof input !== 'object' || input === null) return compilePolicy(input);
+    let result = this.#compiled.get(input);
+    if (!result) {
+      result = compilePolicy(input);
+      this.#compiled.set(input, result);
+    }
+    return result;
+  };
 
   compile(inputs: readonly unknown[], options: CompileOptions = {}): RetainedCompile {
-    const given = compilePolicies(inputs, options);
+    const given = compilePolicies(inputs, options, this.#compileOne);
     const present = new Set<string>();
     const retained = new Set<string>();
     const effective = inputs.map((input, i) => {
@@ -38,7 +51,7 @@ export class LastGoodPolicies {
       return previous;
     });
     for (const key of [...this.#good.keys()]) if (!present.has(key)) this.#good.delete(key);
-    const set = retained.size === 0 ? given : compilePolicies(effective, options);
+    const set = retained.size === 0 ? given : compilePolicies(effective, options, this.#compileOne);
     return { set, results: given.results, retained };
   }
 }
