@@ -137,3 +137,25 @@ describe('inbound listener', () => {
     agent.destroy();
   });
 });
+
+describe('inbound listener shutdown', () => {
+  it('lets a request in flight finish, then refuses new connections', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = createInboundListener({
+      tls: material(server),
+      trustDomains: () => new Set(['cluster.local']),
+      mtlsMode: () => 'STRICT',
+      handle: (_req, res) => void released.then(() => res.end('finished')),
+    });
+    const port = await slow.listen(0, '127.0.0.1');
+    const inFlight = getTls(port, asClient());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = slow.close(5_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(getTls(port, asClient())).rejects.toThrow();
+    release();
+    expect((await inFlight).body).toBe('finished');
+    await closing;
+  });
+});

@@ -47,7 +47,11 @@ export interface InboundListener {
   readonly server: Server;
   listen(port: number, host?: string): Promise<number>;
   rotate(material: TlsMaterial): void;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets requests in flight finish (up to graceMs, default 10 s),
+   * closes idle connections at once and whatever is left at the deadline.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createInboundListener(options: ListenerOptions): InboundListener {
@@ -70,16 +74,31 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     headerDeadlines.set(socket, timer);
     socket.once('close', () => clearTimeout(timer));
   };
+  // Open connections and their requests in flight, so that close() can drain them.
+  const inFlight = new Map<Socket, number>();
+  let draining = false;
+  const settle = (socket: Socket) => {
+    if (draining && (inFlight.get(socket) ?? 0) === 0) socket.destroy();
+  };
   const http = createHttpServer(
     { maxHeaderSize: 32 * 1024, keepAliveTimeout: idleTimeoutMs },
     (request, response) => {
-      clearTimeout(headerDeadlines.get(request.socket));
-      response.once('finish', () => armHeaderDeadline(request.socket));
-      options.handle(request, response, peerOf.get(request.socket));
+      const socket = request.socket;
+      clearTimeout(headerDeadlines.get(socket));
+      inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+      if (draining) response.setHeader('connection', 'close');
+      response.once('finish', () => armHeaderDeadline(socket));
+      response.once('close', () => {
+        inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
+        settle(socket);
+      });
+      options.handle(request, response, peerOf.get(socket));
     },
   );
   http.setTimeout(idleTimeoutMs); // a connection silent this long is closed
   const serveHttp = (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
     armHeaderDeadline(socket);
     http.emit('connection', socket);
   };
@@ -135,10 +154,15 @@ export function createInboundListener(options: ListenerOptions): InboundListener
         });
       }),
     rotate: (material) => tls.setSecureContext(secureContextOptions(material)),
-    close: () =>
-      new Promise((resolve) => {
-        http.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async (graceMs = 10_000) => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of inFlight.keys()) settle(socket);
+      const deadline = Date.now() + graceMs;
+      while (inFlight.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const socket of inFlight.keys()) socket.destroy();
+      await closed;
+    },
   };
 }
