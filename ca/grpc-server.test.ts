@@ -145,6 +145,36 @@ describe('CA gRPC server', () => {
     await expect(issue(mtls, p256Csr().csr)).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
   });
 
+  it('bounds credential checks per address, so bogus tokens cannot flood TokenReview', async () => {
+    let reviews = 0;
+    const server = await start({
+      attestationsPerSecond: 2,
+      serviceAccountTokens: {
+        attest: () => {
+          reviews += 1;
+          return Promise.reject(new Error('not a valid token'));
+        },
+      },
+    });
+    const client = connect(server);
+    const bearer = (i: number) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer bogus-${i}`);
+      return metadata;
+    };
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => issue(client, p256Csr().csr, bearer(i))),
+    );
+    const codes = outcomes.map((o) =>
+      o.status === 'rejected' ? (o.reason as ServiceError).code : status.OK,
+    );
+    // The fake clock does not move: a burst of 4 (twice the rate) reaches the attestor, no more.
+    expect(reviews).toBe(4);
+    expect(codes.filter((code) => code === status.RESOURCE_EXHAUSTED)).toHaveLength(6);
+    // The other four were refused by the attestor itself (never issued).
+    expect(codes.filter((code) => code !== status.RESOURCE_EXHAUSTED && code !== status.OK)).toHaveLength(4);
+  });
+
   it('mints JWT-SVIDs that verify with the JWKS, and refuses one without an audience', async () => {
     const server = await start();
     const client = connect(server);

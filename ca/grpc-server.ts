@@ -40,6 +40,12 @@ export interface CaServerOptions {
   readonly metrics?: CaMetrics;
   /** Signing requests per second per caller identity; default 500. */
   readonly ratePerSecond?: number;
+  /**
+   * Credential checks (TokenReview, join tokens) per second per client address, before the
+   * caller is known; default 20, bursts of twice that. Bounds what a flood of bogus tokens
+   * costs the API server.
+   */
+  readonly attestationsPerSecond?: number;
   /** Default 0.0.0.0:15012. */
   readonly host?: string;
   readonly port?: number;
@@ -69,6 +75,8 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   const logger = options.logger ?? silentLogger;
   const { ca, auth, metrics, trustDomain } = options;
   const limiter = new RateLimiter(options.ratePerSecond ?? 500, () => options.clock.now());
+  const attestations = options.attestationsPerSecond ?? 20;
+  const attestationLimiter = new RateLimiter(attestations, () => options.clock.now(), 2 * attestations);
   const tls = new MutableCertificateProvider();
   const publishRoots = (bundle: Bundle) => tls.setCa(bundle.rootPems.join(''));
   publishRoots(ca.bundle());
@@ -96,6 +104,10 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
 
   async function caller<Req, Res>(call: ServerUnaryCall<Req, Res> | ServerWritableStream<Req, Res>) {
     const peer = call.getAuthContext()?.sslPeerCertificate?.raw;
+    // A caller without an SVID costs a credential check; limit those per address (not port).
+    if (!peer && !attestationLimiter.take(call.getPeer().replace(/:\d+$/, ''))) {
+      throw caError('ERR_CA_RATE_LIMITED', 'too many credential checks from this address');
+    }
     return auth.authenticate(call.metadata, peer);
   }
 

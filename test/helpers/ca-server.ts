@@ -45,6 +45,7 @@ export async function startTestCaServer(
     serviceAccountTokens?: Attestor;
     policy?: IdentityPolicy;
     ratePerSecond?: number;
+    attestationsPerSecond?: number;
     store?: KeyStore;
     rootValidityMs?: number;
     logger?: Logger;
@@ -86,6 +87,7 @@ export async function startTestCaServer(
     host: '127.0.0.1',
     port: options.port ?? 0,
     ...(options.ratePerSecond ? { ratePerSecond: options.ratePerSecond } : {}),
+    ...(options.attestationsPerSecond ? { attestationsPerSecond: options.attestationsPerSecond } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
