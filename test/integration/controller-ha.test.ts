@@ -5,6 +5,7 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/clie
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../controller/control-plane.ts';
 import type { AuthPolicyObject } from '../../controller/policy-controller.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,20 +16,6 @@ const custom = kc.makeApiClient(CustomObjectsApi);
 const system = uniqueName('lanyard-ha');
 const apps = uniqueName('ha-apps');
 const replicas = new Map<string, ControlPlane>();
-
-async function eventually<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 40_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function holder(): Promise<string | undefined> {
   const lease = await leases.readNamespacedLease({ name: 'lanyard-controller', namespace: system });

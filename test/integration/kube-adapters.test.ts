@@ -3,6 +3,7 @@ import { CoordinationV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/clie
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Informer, type InformerEvent } from '../../kube/informer.ts';
 import { LeaderElector } from '../../kube/leader.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { kubeConfig, uniqueName } from '../helpers/kube.ts';
 
 const kc = kubeConfig();
@@ -15,16 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await core.deleteNamespace({ name: namespace });
 });
-
-async function eventually<T>(check: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function configMapInformer(events: InformerEvent<V1ConfigMap>[], options: { watchdogMs?: number } = {}) {
   return new Informer<V1ConfigMap>({

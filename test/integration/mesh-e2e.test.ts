@@ -12,6 +12,7 @@ import { startControlPlane, type ControlPlane } from '../../controller/control-p
 import type { AuthPolicyObject } from '../../controller/policy-controller.ts';
 import type { SidecarConfig } from '../../sidecar/config.ts';
 import { startSidecar, type RunningSidecar } from '../../sidecar/sidecar.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -73,20 +74,6 @@ function sidecarConfig(
     bindAddress: '127.0.0.1',
     routes,
   };
-}
-
-async function eventually<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** The web app calling orders through its own sidecar's outbound port, as the app would. */

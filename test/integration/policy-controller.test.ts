@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyController, type AuthPolicyObject } from '../../controller/policy-controller.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -11,25 +12,6 @@ const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const namespace = uniqueName('controller');
 let controller: PolicyController;
-
-async function eventually<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function readPolicy(name: string): Promise<AuthPolicyObject> {
   return (await custom.getNamespacedCustomObject({
