@@ -10,6 +10,7 @@ import {
 
 export interface PolicyObjectLike {
   metadata?: { name?: string; namespace?: string; generation?: number };
+  spec?: unknown;
 }
 
 export interface ClusterView {
