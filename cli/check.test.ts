@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,5 +169,31 @@ describe('lanyard test', () => {
     const { code, err } = await run('test', dir, cases);
     expect(code).toBe(2);
     expect(err).toMatch(/expect must be ALLOW or DENY/);
+  });
+});
+
+describe('lanyard check without a deciding rule', () => {
+  it('names the DENY policies it checked when the mesh default decides', async () => {
+    const denyOnly = join(dir, 'deny-only');
+    mkdirSync(denyOnly);
+    writeFileSync(
+      join(denyOnly, 'no-admin.yaml'),
+      'apiVersion: lanyard.dev/v1alpha1\nkind: AuthPolicy\nmetadata: {name: no-admin, namespace: shop}\nspec:\n  action: DENY\n  rules: [{to: [{paths: [/admin]}]}]\n',
+    );
+    const { code, out } = await run(
+      'check',
+      '--policies',
+      denyOnly,
+      '--to',
+      'shop',
+      '--path',
+      '/orders',
+      '--from',
+      'spiffe://cluster.local/ns/shop/sa/web',
+    );
+    expect(code).toBe(0);
+    expect(out).toMatch(/^ALLOW \(MESH_DEFAULT\)/);
+    expect(out).toMatch(/no ALLOW policy selects this workload, so the mesh default decides/);
+    expect(out).toMatch(/DENY policies that select it, none matching: shop\/no-admin/);
   });
 });

@@ -65,8 +65,9 @@ export function runCheck(args: string[], io: CliIo): Promise<number> {
       port: values.port,
       claims: values.token === undefined ? undefined : readClaims(values.token),
     });
-    const decision = evaluate(loaded.set.index.forWorkload(workload), request);
-    io.out(`${explainDecision(decision).join('\n')}\n`);
+    const view = loaded.set.index.forWorkload(workload);
+    const decision = evaluate(view, request);
+    io.out(`${explainDecision(decision, view).join('\n')}\n`);
     return Promise.resolve(decision.decision === 'ALLOW' ? 0 : 1);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -86,7 +86,8 @@ export function runPolicyTest(args: string[], io: CliIo): Promise<number> {
         port: optionalString(raw.port, 'port', label),
         claims: raw.claims as Claims | undefined,
       });
-      const decision = evaluate(loaded.set.index.forWorkload(parseWorkload(raw.to)), request);
+      const view = loaded.set.index.forWorkload(parseWorkload(raw.to));
+      const decision = evaluate(view, request);
       const problems: string[] = [];
       if (decision.decision !== expected) problems.push(`expected ${expected}, got ${decision.decision}`);
       const rule = optionalString(raw.rule, 'rule', label);
@@ -105,7 +106,7 @@ export function runPolicyTest(args: string[], io: CliIo): Promise<number> {
       } else {
         failed += 1;
         io.out(
-          `✗ ${label}: ${problems.join('; ')}\n${explainDecision(decision)
+          `✗ ${label}: ${problems.join('; ')}\n${explainDecision(decision, view)
             .map((line) => `    ${line}`)
             .join('\n')}\n`,
         );

@@ -1,8 +1,12 @@
 // Renders a decision for people: what was decided, by which policy and rule, and for a deny
 // the rule that came closest and what differed. Used by `lanyard check` and `lanyard test`.
 import type { Decision } from './model.ts';
+import type { WorkloadPolicy } from './policy-index.ts';
 
-export function explainDecision(decision: Decision): string[] {
+const names = (policies: WorkloadPolicy['allow']) => policies.map((policy) => policy.key).join(', ');
+
+/** With the workload's view, a decision no rule made still names the policies that were checked. */
+export function explainDecision(decision: Decision, view?: WorkloadPolicy): string[] {
   const lines: string[] = [];
   const by = decision.decidedBy
     ? `${decision.decidedBy.policy.namespace}/${decision.decidedBy.policy.name} rule ${decision.decidedBy.rule}`
@@ -21,6 +25,14 @@ export function explainDecision(decision: Decision): string[] {
     lines.push(
       `  rate limited: ${decision.rateLimit.requests} per ${decision.rateLimit.periodMs / 1000}s in bucket ${decision.rateLimit.bucket}`,
     );
+  }
+  if (view && decision.reason === 'MESH_DEFAULT') {
+    lines.push('  no ALLOW policy selects this workload, so the mesh default decides');
+    if (view.deny.length > 0)
+      lines.push(`  DENY policies that select it, none matching: ${names(view.deny)}`);
+  }
+  if (view && decision.reason === 'NO_ALLOW_MATCH' && !decision.nearMiss && view.allow.length > 0) {
+    lines.push(`  ALLOW policies that select it, none with a matching rule: ${names(view.allow)}`);
   }
   if (decision.decision === 'DENY' && decision.nearMiss) {
     const { policy, rule, differences } = decision.nearMiss;

@@ -47,11 +47,8 @@ interface Case {
 const EXPLAIN_GAPS: Record<string, Partial<Record<Case['expect'], string>>> = {
   // AUDIT never decides: the only deny is the mesh's STRICT mTLS (the audit line names the policy).
   'audit.yaml': { DENY: 'DENY (MTLS_REQUIRED) by no rule' },
-  // A DENY-only policy allows nothing itself: its ALLOW is the mesh default, which names no policy.
-  'deny-admin.yaml': { ALLOW: 'ALLOW (MESH_DEFAULT) by no rule' },
-  'mesh-wide-strict.yaml': { ALLOW: 'ALLOW (MESH_DEFAULT) by no rule' },
-  // Not selected: mesh default. Selected: refused, but a policy without rules has no near miss,
-  // so the deny names neither the policy nor a rule.
+  // Not selected: the mesh default, and no policy to name. Selected: refused; the explanation
+  // names the policy, but a policy without rules has no rule to name.
   'deny-all.yaml': { ALLOW: 'ALLOW (MESH_DEFAULT) by no rule', DENY: 'DENY (NO_ALLOW_MATCH) by no rule' },
   // Dry-run enforces nothing: the only deny is the mesh's STRICT mTLS (the dry-run line names it).
   'dry-run.yaml': { DENY: 'DENY (MTLS_REQUIRED) by no rule' },
