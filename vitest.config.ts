@@ -6,6 +6,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // One module graph per worker: re-importing gRPC, the Kubernetes client and fastify
+          // for every file cost more than the tests themselves. The unit tests keep no global state.
+          isolate: false,
           include: ['{lib,proto,kube,ca,controller,sidecar,idp,cli}/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
         },

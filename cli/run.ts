@@ -1,8 +1,4 @@
 import { lanyardVersion } from '../lib/version.ts';
-import { runCheck } from './check.ts';
-import { runPolicyTest } from './policy-test.ts';
-import { runController, runSidecar } from './processes.ts';
-import { runDev } from './dev.ts';
 
 export interface CliIo {
   out(text: string): void;
@@ -14,26 +10,28 @@ interface Command {
   run(args: string[], io: CliIo): Promise<number>;
 }
 
+// Each command loads its modules when it runs: `lanyard check` needs no gRPC or Kubernetes
+// client, and `--help` needs nothing at all.
 const commands: Record<string, Command> = {
   dev: {
     summary: 'Run the whole mesh on this machine with demo services and live decisions',
-    run: runDev,
+    run: async (args, io) => (await import('./dev.ts')).runDev(args, io),
   },
   check: {
     summary: 'Explain how AuthPolicies decide one request (offline)',
-    run: runCheck,
+    run: async (args, io) => (await import('./check.ts')).runCheck(args, io),
   },
   test: {
     summary: 'Run table-driven AuthPolicy test cases',
-    run: runPolicyTest,
+    run: async (args, io) => (await import('./policy-test.ts')).runPolicyTest(args, io),
   },
   controller: {
     summary: 'Run the control plane (CA, policy stream, AuthPolicy controller) in a cluster',
-    run: runController,
+    run: async (args, io) => (await import('./processes.ts')).runController(args, io),
   },
   sidecar: {
     summary: 'Run the sidecar proxy (configured by LANYARD_* environment variables)',
-    run: runSidecar,
+    run: async (args, io) => (await import('./processes.ts')).runSidecar(args, io),
   },
   version: {
     summary: 'Print the Lanyard version',
