@@ -13,6 +13,7 @@ import {
   invalidTokenChallenge,
   stepUpChallenge,
   type HeaderList,
+  type HeaderPolicy,
 } from './headers.ts';
 import type { JwtValidator, VerifiedToken } from './jwt/index.ts';
 import { createRateLimiter, type RateLimiter } from './ratelimit.ts';
@@ -65,21 +66,11 @@ export interface InboundPipelineOptions {
 
 const DEFAULT_LOCATION = { header: 'authorization', prefix: 'Bearer ' };
 
-function policiesOf(view: WorkloadPolicy) {
-  return [...view.deny, ...view.allow, ...view.audit, ...view.dryRun];
-}
-
-/** The issuers named by the policies that select this workload, deduplicated by issuer. */
-export function issuersOf(view: WorkloadPolicy): IssuerWithTokens[] {
-  const byIssuer = new Map<string, IssuerWithTokens>();
-  for (const policy of policiesOf(view)) {
-    for (const issuer of policy.spec.userTokens ?? []) {
-      if (byIssuer.has(issuer.issuer)) continue;
-      const { jwks, ...rest } = issuer;
-      byIssuer.set(issuer.issuer, jwks === undefined ? rest : { ...rest, jwks: parseJwks(jwks) });
-    }
-  }
-  return [...byIssuer.values()];
+/** The issuers of the workload's policies (WorkloadPolicy.userTokens), inline JWKS parsed. */
+function issuersOf(view: WorkloadPolicy): IssuerWithTokens[] {
+  return view.userTokens.map(({ jwks, ...rest }) =>
+    jwks === undefined ? rest : { ...rest, jwks: parseJwks(jwks) },
+  );
 }
 
 function parseJwks(text: string): unknown {
@@ -136,28 +127,35 @@ export interface InboundPipeline {
   decide(request: InboundRequest): Promise<InboundOutcome>;
 }
 
+/** What the pipeline derives from one policy snapshot, once: never per request. */
+interface SnapshotState {
+  issuers: IssuerWithTokens[];
+  /** Made on first use; lives as long as the snapshot, and its JWKS cache with it. */
+  validator?: JwtValidator<IssuerWithTokens>;
+  headerPolicy: HeaderPolicy;
+  /** By "requests/periodMs": a new snapshot starts counting afresh, bounded to its rules. */
+  limiters: Map<string, RateLimiter>;
+}
+
 export function createInboundPipeline(options: InboundPipelineOptions): InboundPipeline {
   const clock = options.clock ?? systemClock;
-  let limiters = new Map<string, RateLimiter>();
-  let validator: { view: WorkloadPolicy; value: JwtValidator<IssuerWithTokens> } | undefined;
-  // One validator per snapshot, so that its JWKS cache lives as long as the policy does.
-  const validatorOf = (view: WorkloadPolicy, issuers: readonly IssuerWithTokens[]) => {
-    if (validator?.view !== view) validator = { view, value: options.validatorFor(issuers) };
-    return validator.value;
-  };
-  let limitersFor: WorkloadPolicy | undefined;
-
-  const limiterFor = (view: WorkloadPolicy, requests: number, periodMs: number): RateLimiter => {
-    if (limitersFor !== view) {
-      // A new snapshot may change limits: counting starts afresh, bounded to its rules.
-      limiters = new Map();
-      limitersFor = view;
+  const states = new WeakMap<WorkloadPolicy, SnapshotState>();
+  const stateOf = (view: WorkloadPolicy): SnapshotState => {
+    let state = states.get(view);
+    if (!state) {
+      const issuers = issuersOf(view);
+      const claimHeaders = issuers.flatMap((issuer) => (issuer.claimsToHeaders ?? []).map((m) => m.header));
+      state = { issuers, headerPolicy: compileHeaderPolicy({ claimHeaders }), limiters: new Map() };
+      states.set(view, state);
     }
+    return state;
+  };
+  const limiterFor = (state: SnapshotState, requests: number, periodMs: number): RateLimiter => {
     const key = `${requests}/${periodMs}`;
-    let limiter = limiters.get(key);
+    let limiter = state.limiters.get(key);
     if (!limiter) {
       limiter = createRateLimiter({ requests, perMs: periodMs }, { clock });
-      limiters.set(key, limiter);
+      state.limiters.set(key, limiter);
     }
     return limiter;
   };
@@ -190,7 +188,8 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
         };
       }
 
-      const issuers = issuersOf(view);
+      const state = stateOf(view);
+      const { issuers } = state;
       const found = findToken(request.headers, issuers);
       if (found.duplicate) {
         return {
@@ -208,7 +207,8 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
           verified = undefined;
         } else {
           try {
-            verified = await validatorOf(view, issuers).verify(found.token);
+            state.validator ??= options.validatorFor(issuers);
+            verified = await state.validator.verify(found.token);
           } catch (error) {
             if (!isLanyardError(error)) throw error;
             return {
@@ -262,7 +262,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
 
       if (decision.rateLimit) {
         const { bucket, requests, periodMs } = decision.rateLimit;
-        const verdict = limiterFor(view, requests, periodMs).take(bucket);
+        const verdict = limiterFor(state, requests, periodMs).take(bucket);
         if (!verdict.allowed) {
           return {
             kind: 'reject',
@@ -276,8 +276,6 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
         }
       }
 
-      const claimHeaders = issuers.flatMap((issuer) => (issuer.claimsToHeaders ?? []).map((m) => m.header));
-      const headerPolicy = compileHeaderPolicy({ claimHeaders });
       let headers = request.headers;
       if (verified && verified.issuer.forward === false && found.header) {
         const dropped = found.header;
@@ -297,7 +295,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
             })),
           },
         },
-        headerPolicy,
+        state.headerPolicy,
       );
       return { kind: 'forward', target: `${path}${query}`, headers: forwarded.headers, decision, user };
     },
