@@ -2,7 +2,7 @@
 // allows goes to the app on localhost with the rewritten target and trusted headers; any
 // other gets the pipeline's status. Every request ends in exactly one DecisionRecord.
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { fromRawHeaders, type HeaderList } from './headers.ts';
+import { fromRawHeaders, HOP_BY_HOP_HEADERS, type HeaderList } from './headers.ts';
 import type { InboundPipeline } from './inbound.ts';
 import type { PeerVerdict } from '../lib/peer.ts';
 
@@ -32,21 +32,11 @@ export interface AppForwarderOptions {
   now?: () => number;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 function toOutgoing(headers: HeaderList): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [rawName, value] of headers) {
     const name = rawName.toLowerCase();
-    if (HOP_BY_HOP.has(name)) continue;
+    if (HOP_BY_HOP_HEADERS.has(name)) continue;
     const existing = out[name];
     if (existing === undefined) out[name] = value;
     else out[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];

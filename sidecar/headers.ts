@@ -14,6 +14,18 @@ export const USER_ISSUER_HEADER = 'x-lanyard-user-issuer';
 export const RESERVED_PREFIX = 'x-lanyard-';
 /** Identity headers of other meshes and proxies that an app may trust: always removed. */
 export const FOREIGN_IDENTITY_HEADERS: readonly string[] = Object.freeze(['x-forwarded-client-cert']);
+/** Headers that describe one connection (RFC 9110 §7.6.1): a proxy never forwards them. */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 /** Headers that a claim may never be copied into: framing, routing, credentials, forwarding. */
 const FORBIDDEN_CLAIM_HEADERS: ReadonlySet<string> = new Set([

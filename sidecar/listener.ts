@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { verifyPeer, type PeerVerdict } from '../lib/peer.ts';
+import { listenOn } from './listen.ts';
 
 export interface TlsMaterial {
   /** PEM: the SVID followed by any intermediates. */
@@ -145,14 +146,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
 
   return {
     server,
-    listen: (port, host = '0.0.0.0') =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as { port: number }).port);
-        });
-      }),
+    listen: (port, host = '0.0.0.0') => listenOn(server, port, host),
     rotate: (material) => tls.setSecureContext(secureContextOptions(material)),
     close: async (graceMs = 10_000) => {
       draining = true;

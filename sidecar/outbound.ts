@@ -8,6 +8,8 @@ import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { verifyPeer } from '../lib/peer.ts';
+import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX } from './headers.ts';
+import { listenOn } from './listen.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export interface Destination {
@@ -36,17 +38,6 @@ export interface OutboundResult {
   error?: string;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 const HOST = /^([a-z0-9.-]{1,253})(?::(\d{1,5}))?$/;
 
 /** Reads the destination host and port from a Host header; undefined when malformed. */
@@ -66,8 +57,8 @@ function outgoingHeaders(incoming: IncomingMessage): Record<string, string | str
       .map((token) => token.trim().toLowerCase()),
   );
   for (const [name, value] of Object.entries(incoming.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
-    if (name.startsWith('x-lanyard-') || name === 'x-forwarded-client-cert') continue;
+    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || connectionListed.has(name)) continue;
+    if (name.startsWith(RESERVED_PREFIX) || FOREIGN_IDENTITY_HEADERS.includes(name)) continue;
     headers[name] = value;
   }
   return headers;
@@ -138,7 +129,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     });
     upstream.on('response', (answer) => {
       const headers = { ...answer.headers };
-      for (const name of HOP_BY_HOP) delete headers[name];
+      for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
       res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
       answer.on('end', () =>
@@ -160,14 +151,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
 
   return {
     server,
-    listen: (port, host = '127.0.0.1') =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as { port: number }).port);
-        });
-      }),
+    listen: (port, host = '127.0.0.1') => listenOn(server, port, host),
     rotate: (next) => {
       material = next;
       // New agents carry the new SVID; the old ones finish their requests and are closed.

@@ -1,7 +1,6 @@
 // The sidecar process: obtain an SVID, load the workload's policy snapshot, then serve inbound
 // mTLS (15006), outbound (15001) and admin (15020). Ready only with both an SVID and a policy.
 import { readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { CaClient, type Svid } from '../ca/client/ca-client.ts';
 import { systemClock } from '../lib/clock.ts';
@@ -13,6 +12,7 @@ import { createAppForwarder } from './app-forwarder.ts';
 import type { SidecarConfig } from './config.ts';
 import { createInboundPipeline } from './inbound.ts';
 import { createJwtValidator } from './jwt/index.ts';
+import { listenOn } from './listen.ts';
 import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
 import { createSidecarMetrics } from './metrics.ts';
 import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
@@ -30,16 +30,6 @@ export interface RunningSidecar {
 export interface SidecarDeps {
   log?: Logger;
   registry?: Registry;
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
 }
 
 export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Promise<RunningSidecar> {
@@ -85,7 +75,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   const admin = createAdminServer(registry, {
     notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
   });
-  const adminPort = await listen(admin, config.adminPort, config.bindAddress);
+  const adminPort = await listenOn(admin, config.adminPort, config.bindAddress);
 
   const svid = await ca.start();
   const appPort = config.appPort;
