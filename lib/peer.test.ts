@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa, type TestCa } from '../test/helpers/pki.ts';
-import { parseSubjectAltNames, verifyPeer, type PeerRequirements } from './peer.ts';
+import { issuedByAny, parseSubjectAltNames, verifyPeer, type PeerRequirements } from './peer.ts';
 
 let ca: TestCa;
 beforeAll(async () => {
@@ -99,5 +99,35 @@ describe('parseSubjectAltNames', () => {
   it('parses plain lists and nothing', () => {
     expect(parseSubjectAltNames('DNS:a, URI:spiffe://td/x')).toHaveLength(2);
     expect(parseSubjectAltNames(undefined)).toEqual([]);
+  });
+});
+
+describe('issuedByAny', () => {
+  it('accepts a certificate of one of the issuers while it is valid, and nothing else', async () => {
+    const cert = new X509Certificate(
+      (await ca.issue({ subject: 'CN=w', uris: ['spiffe://cluster.local/ns/shop/sa/web'], usage: 'both' }))
+        .certPem,
+    );
+    const other = await createTestCa('other');
+    const issuers = [new X509Certificate(other.certPem), new X509Certificate(ca.certPem)];
+    const now = Date.now();
+    expect(issuedByAny(cert, issuers, now)).toBe(true);
+    expect(issuedByAny(cert, [new X509Certificate(other.certPem)], now)).toBe(false);
+    expect(issuedByAny(cert, issuers, Date.parse(cert.validTo) + 1)).toBe(false);
+    expect(issuedByAny(cert, issuers, Date.parse(cert.validFrom) - 1)).toBe(false);
+  });
+
+  it('refuses a self-made certificate that copies the issuer name', async () => {
+    const forger = await createTestCa('lanyard-test-ca');
+    const forged = new X509Certificate(
+      (
+        await forger.issue({
+          subject: 'CN=w',
+          uris: ['spiffe://cluster.local/ns/shop/sa/web'],
+          usage: 'both',
+        })
+      ).certPem,
+    );
+    expect(issuedByAny(forged, [new X509Certificate(ca.certPem)], Date.now())).toBe(false);
   });
 });
