@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { AuthPolicyObject } from '../../controller/policy-controller.ts';
 import { inject } from 'vitest';
 
 const run = promisify(execFile);
@@ -37,4 +38,15 @@ export async function kubectl(args: string[], input?: string): Promise<string> {
       cause: error,
     });
   }
+}
+
+/** Reads an AuthPolicy (with its status) from the test cluster. */
+export async function readAuthPolicy(namespace: string, name: string): Promise<AuthPolicyObject> {
+  return (await kubeConfig().makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'lanyard.dev',
+    version: 'v1alpha1',
+    namespace,
+    plural: 'authpolicies',
+    name,
+  })) as AuthPolicyObject;
 }

@@ -1,18 +1,16 @@
 // Two control-plane replicas on the real API server: both serve, only the Lease holder writes
 // status, and leadership moves when the leader goes away.
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../controller/control-plane.ts';
-import type { AuthPolicyObject } from '../../controller/policy-controller.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
+import { kubeConfig, kubectl, uniqueName, readAuthPolicy } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const leases = kc.makeApiClient(CoordinationV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
 const system = uniqueName('lanyard-ha');
 const apps = uniqueName('ha-apps');
 const replicas = new Map<string, ControlPlane>();
@@ -23,13 +21,7 @@ async function holder(): Promise<string | undefined> {
 }
 
 async function accepted(name: string): Promise<true | undefined> {
-  const object = (await custom.getNamespacedCustomObject({
-    group: 'lanyard.dev',
-    version: 'v1alpha1',
-    namespace: apps,
-    plural: 'authpolicies',
-    name,
-  })) as AuthPolicyObject;
+  const object = await readAuthPolicy(apps, name);
   return object.status?.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')
     ? true
     : undefined;

@@ -6,19 +6,17 @@ import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../controller/control-plane.ts';
-import type { AuthPolicyObject } from '../../controller/policy-controller.ts';
 import type { SidecarConfig } from '../../sidecar/config.ts';
 import { startSidecar, type RunningSidecar } from '../../sidecar/sidecar.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
+import { kubeConfig, kubectl, uniqueName, readAuthPolicy } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
 const shop = uniqueName('shop');
 const system = uniqueName('lanyard-system');
 const scratch = mkdtempSync(join(tmpdir(), 'lanyard-e2e-'));
@@ -183,13 +181,7 @@ describe('the mesh on a real API server', () => {
     expect((await callOrders('GET', '/orders/7')).status).toBe(200);
 
     const ready = await eventually(async () => {
-      const object = (await custom.getNamespacedCustomObject({
-        group: 'lanyard.dev',
-        version: 'v1alpha1',
-        namespace: shop,
-        plural: 'authpolicies',
-        name: 'orders',
-      })) as AuthPolicyObject;
+      const object = await readAuthPolicy(shop, 'orders');
       const condition = object.status?.conditions?.find((c) => c.type === 'Ready');
       return condition?.status === 'True' ? object : undefined;
     }, 'Ready=True');
@@ -214,13 +206,7 @@ describe('the mesh on a real API server', () => {
     broken.spec.rules[0]!.to = [{ permission: 'no-such-permission' }];
     await kubectl(['apply', '-f', '-'], JSON.stringify(broken));
     const refused = await eventually(async () => {
-      const object = (await custom.getNamespacedCustomObject({
-        group: 'lanyard.dev',
-        version: 'v1alpha1',
-        namespace: shop,
-        plural: 'authpolicies',
-        name: 'orders',
-      })) as AuthPolicyObject;
+      const object = await readAuthPolicy(shop, 'orders');
       const condition = object.status?.conditions?.find((c) => c.type === 'Accepted');
       return condition?.status === 'False' && object.status?.observedGeneration === object.metadata.generation
         ? condition

@@ -1,27 +1,18 @@
 // The AuthPolicy controller against the real API server: status, selected workloads, Events.
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PolicyController, type AuthPolicyObject } from '../../controller/policy-controller.ts';
+import { PolicyController } from '../../controller/policy-controller.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
+import { kubeConfig, kubectl, uniqueName, readAuthPolicy } from '../helpers/kube.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const custom = kc.makeApiClient(CustomObjectsApi);
 const namespace = uniqueName('controller');
 let controller: PolicyController;
 
-async function readPolicy(name: string): Promise<AuthPolicyObject> {
-  return (await custom.getNamespacedCustomObject({
-    group: 'lanyard.dev',
-    version: 'v1alpha1',
-    namespace,
-    plural: 'authpolicies',
-    name,
-  })) as AuthPolicyObject;
-}
+const readPolicy = (name: string) => readAuthPolicy(namespace, name);
 
 async function createPod(name: string, labels: Record<string, string>) {
   await core.createNamespacedPod({
