@@ -88,9 +88,11 @@ export class PolicyStream {
   delivery(policyKey: string, generation: number): Delivery {
     let connected = 0;
     let acknowledged = 0;
+    const index = this.published?.index;
+    const policy = index?.get(keyToRef(policyKey));
+    if (!index || !policy) return { connected, acknowledged };
     for (const subscriber of this.subscribers) {
-      const policy = this.published?.index.get(keyToRef(policyKey));
-      if (!policy || !this.published?.index.selects(policy, subscriber.workload)) continue;
+      if (!index.selects(policy, subscriber.workload)) continue;
       connected += 1;
       const acked = subscriber.acked?.policies.find(
         (p) => `${p.metadata.namespace}/${p.metadata.name}` === policyKey,

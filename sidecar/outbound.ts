@@ -115,7 +115,6 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
       path: req.url,
       headers: outgoingHeaders(req),
       agent: agentFor(destination),
-      servername: undefined,
       timeout: upstreamTimeoutMs,
       // The server's identity is its SPIFFE ID, not a DNS name.
       checkServerIdentity: (_host: string, cert: PeerCertificate) => {
