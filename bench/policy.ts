@@ -4,13 +4,12 @@
 // stay flat: evaluation only looks at the workload's own policies); and the time from a policy
 // change to its delivery to N connected policy-stream clients over real gRPC and TLS.
 import { X509Certificate } from 'node:crypto';
-import { experimental, Server } from '@grpc/grpc-js';
-import { MutableCertificateProvider } from '../ca/tls-provider.ts';
 import { PolicyStream } from '../controller/policy-stream.ts';
 import { normalizePath } from '../lib/path.ts';
 import { compilePolicies, evaluate, LastGoodPolicies } from '../lib/policy/index.ts';
 import { resolveOptions } from '../lib/policy/options.ts';
 import { PolicyClient } from '../sidecar/policy-client.ts';
+import { startTlsGrpcServer } from '../test/helpers/grpc-server.ts';
 import { createTestCa } from '../test/helpers/pki.ts';
 
 function policy(namespace: string, name: string, rules: number) {
@@ -120,23 +119,16 @@ async function distributionFigures(clients: number) {
     stream.publish({ index, options, generations: new Map([['shop/orders', 1]]) });
   };
   publish('initial');
-  const server = new Server();
-  server.addService(stream.definition, stream.implementation());
-  const provider = new MutableCertificateProvider();
-  provider.setCa(ca.certPem);
-  provider.setIdentity(serving.certPem, serving.keyPem);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      '127.0.0.1:0',
-      experimental.createCertificateProviderServerCredentials(provider, provider, false),
-      (e, p) => (e ? reject(e) : resolve(p)),
-    ),
+  const { server, address } = await startTlsGrpcServer(
+    { definition: stream.definition, implementation: stream.implementation() },
+    ca.certPem,
+    serving,
   );
   const seen = new Map<number, string>();
   const list: PolicyClient[] = [];
   for (let i = 0; i < clients; i += 1) {
     const client = new PolicyClient({
-      address: `127.0.0.1:${port}`,
+      address,
       serverId: 'spiffe://cluster.local/ns/lanyard-system/sa/lanyard-controller',
       trustDomain: 'cluster.local',
       podName: `orders-${i}`,

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { experimental, Server } from '@grpc/grpc-js';
-import { MutableCertificateProvider } from '../ca/tls-provider.ts';
+import type { Server } from '@grpc/grpc-js';
+import { startTlsGrpcServer } from '../test/helpers/grpc-server.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicies, evaluate, type WorkloadPolicy } from '../lib/policy/index.ts';
 import { normalizePath } from '../lib/path.ts';
@@ -69,21 +69,11 @@ beforeAll(async () => {
     },
   });
   stream.publish(published(policyObjects('shop-callers')));
-  server = new Server();
-  server.addService(stream.definition, stream.implementation());
-  // The same credentials as the control plane's port: client certificates optional and not
-  // verified by TLS (bootstrap callers have none).
-  const provider = new MutableCertificateProvider();
-  provider.setCa(ca.certPem);
-  provider.setIdentity(serving.certPem, serving.keyPem);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      '127.0.0.1:0',
-      experimental.createCertificateProviderServerCredentials(provider, provider, false),
-      (error, bound) => (error ? reject(error) : resolve(bound)),
-    ),
-  );
-  address = `127.0.0.1:${port}`;
+  ({ server, address } = await startTlsGrpcServer(
+    { definition: stream.definition, implementation: stream.implementation() },
+    ca.certPem,
+    serving,
+  ));
 });
 
 afterAll(() => {
