@@ -15,7 +15,9 @@ const SEMANTICS = `
 2. A plaintext request to a workload in STRICT mode is refused.
 3. DENY rules of the policies that select the workload: the first match refuses the request.
 4. ALLOW rules: the first match allows it, and its rate limit applies. A match that lacks the
-   rule's MFA gets 401 with an RFC 9470 step-up challenge, unless another rule allows.
+   rule's MFA gets 401 with an RFC 9470 step-up challenge, unless another rule allows. So a
+   rule without MFA that matches some of the same requests switches the MFA off for them: the
+   compiler warns (WARN_POLICY_MFA_BYPASS, in the policy's status) when rules of one policy do.
 5. If any ALLOW policy selects the workload and none matched, the request is refused; the
    decision names the ALLOW rule that came closest and what differed.
 6. Otherwise the mesh default applies (allow, or deny for zero trust).

@@ -20,6 +20,8 @@ export const POLICY_WARNINGS = Object.freeze({
   WARN_POLICY_UNREACHABLE: 'A rule or operation can never match (e.g. a value both required and excluded).',
   WARN_POLICY_DUPLICATE_RULE: 'A rule repeats an earlier rule of the same policy and never decides anything.',
   WARN_POLICY_UNUSED: 'A permission or role is defined but nothing uses it.',
+  WARN_POLICY_MFA_BYPASS:
+    'An ALLOW rule without requireMfa may match requests that another rule allows only with MFA.',
 });
 
 export type PolicyWarningCode = keyof typeof POLICY_WARNINGS;

@@ -1,6 +1,8 @@
 // What the CRD's schema and CEL rules cannot check: references between fields, path templates,
-// inline JWKS, duplicate names (errors), and rules that can never match or repeat (warnings).
+// inline JWKS, duplicate names (errors), and rules that can never match, repeat, or switch off
+// another rule's MFA requirement (warnings).
 import type { Diagnostic } from './model.ts';
+import { findMfaBypasses } from './mfa-bypass.ts';
 import { checkPathPattern } from './paths.ts';
 import type { AuthPolicySpec, Operation, Permission, Rule } from './types.generated.ts';
 
@@ -212,5 +214,14 @@ export function checkSemantics(spec: AuthPolicySpec): { errors: Diagnostic[]; wa
     } else seen.set(body, i);
   }
   checkUnused(spec, found);
+  for (const { guarded, bypass } of findMfaBypasses(spec)) {
+    const name = (i: number) => (rules[i]!.name ? `rule "${rules[i]!.name}"` : `spec.rules[${i}]`);
+    found.warn(
+      'WARN_POLICY_MFA_BYPASS',
+      `spec.rules[${bypass}]`,
+      `${name(bypass)} may allow without MFA requests that ${name(guarded)} allows only with MFA ` +
+        '(any matching ALLOW rule allows); add requireMfa to it or narrow its operations',
+    );
+  }
   return found;
 }
