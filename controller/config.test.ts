@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { isLanyardError } from '../lib/errors.ts';
+import { loadControllerConfig, loadTtlConfig } from './config.ts';
+
+const base = { LANYARD_SIDECAR_IMAGE: 'ghcr.io/example/lanyard:1.0.0', POD_NAMESPACE: 'mesh' };
+
+function refusal(env: NodeJS.ProcessEnv): string {
+  try {
+    loadControllerConfig(env);
+  } catch (error) {
+    if (!isLanyardError(error, 'ERR_CONFIG_INVALID')) throw error;
+    return error.message;
+  }
+  throw new Error('the configuration was accepted');
+}
+
+describe('loadControllerConfig: the injection webhook', () => {
+  it('hosts the webhook by default with the contract defaults', () => {
+    const config = loadControllerConfig(base);
+    expect(config.webhook).toEqual({
+      port: 15017,
+      configName: 'lanyard-injector',
+      service: 'lanyard-webhook',
+      sidecarImage: 'ghcr.io/example/lanyard:1.0.0',
+      controlPlaneAddress: 'lanyard-controller.mesh.svc:15012',
+      rewriteProbes: true,
+    });
+    expect(config.evictPodsWithoutSidecar).toBe(false);
+    expect(config.httpPort).toBe(15014);
+  });
+
+  it('reads every webhook setting', () => {
+    const config = loadControllerConfig({
+      ...base,
+      LANYARD_GRPC_PORT: '9443',
+      LANYARD_WEBHOOK_PORT: '8443',
+      LANYARD_WEBHOOK_CONFIG_NAME: 'mesh-injector',
+      LANYARD_WEBHOOK_SERVICE: 'mesh-webhook',
+      LANYARD_SIDECAR_IMAGE_PULL_POLICY: 'Always',
+      LANYARD_CONTROL_PLANE_ADDRESS: 'cp.mesh.svc:9443',
+      LANYARD_INJECT_REWRITE_PROBES: 'false',
+      LANYARD_EVICT_PODS_WITHOUT_SIDECAR: 'true',
+    });
+    expect(config.webhook).toEqual({
+      port: 8443,
+      configName: 'mesh-injector',
+      service: 'mesh-webhook',
+      sidecarImage: 'ghcr.io/example/lanyard:1.0.0',
+      sidecarImagePullPolicy: 'Always',
+      controlPlaneAddress: 'cp.mesh.svc:9443',
+      rewriteProbes: false,
+    });
+    expect(config.evictPodsWithoutSidecar).toBe(true);
+  });
+
+  it('port 0 disables the webhook, and then needs no sidecar image', () => {
+    expect(loadControllerConfig({ LANYARD_WEBHOOK_PORT: '0' }).webhook).toBeUndefined();
+  });
+
+  it.each([
+    [{ LANYARD_SIDECAR_IMAGE: '' }, /LANYARD_SIDECAR_IMAGE is required/],
+    [{ LANYARD_WEBHOOK_PORT: '70000' }, /LANYARD_WEBHOOK_PORT must be a port/],
+    [{ LANYARD_WEBHOOK_PORT: 'https' }, /LANYARD_WEBHOOK_PORT must be a port/],
+    [{ LANYARD_HTTP_PORT: '-1' }, /LANYARD_HTTP_PORT must be a port/],
+    [{ LANYARD_SIDECAR_IMAGE_PULL_POLICY: 'Sometimes' }, /LANYARD_SIDECAR_IMAGE_PULL_POLICY must be one of/],
+    [
+      { LANYARD_CONTROL_PLANE_ADDRESS: 'https://cp:15012' },
+      /LANYARD_CONTROL_PLANE_ADDRESS must be host:port/,
+    ],
+    [{ LANYARD_INJECT_REWRITE_PROBES: 'yes' }, /LANYARD_INJECT_REWRITE_PROBES must be true or false/],
+    [{ LANYARD_EVICT_PODS_WITHOUT_SIDECAR: '1' }, /LANYARD_EVICT_PODS_WITHOUT_SIDECAR must be true or false/],
+    [{ LANYARD_WEBHOOK_CONFIG_NAME: 'Lanyard_Injector' }, /LANYARD_WEBHOOK_CONFIG_NAME must be a Kubernetes/],
+    [{ LANYARD_WEBHOOK_SERVICE: 'a/b' }, /LANYARD_WEBHOOK_SERVICE must be a Kubernetes/],
+  ])('refuses %o', (env, message) => {
+    expect(refusal({ ...base, ...env })).toMatch(message);
+  });
+});
+
+describe('loadTtlConfig', () => {
+  it('defaults to 1h within [5m, 24h] and 5m JWT-SVIDs', () => {
+    expect(loadTtlConfig({})).toEqual({
+      svidDefaultMs: 3600_000,
+      svidMinMs: 300_000,
+      svidMaxMs: 86_400_000,
+      jwtSvidMs: 300_000,
+    });
+  });
+
+  it('reads Go-style durations', () => {
+    expect(
+      loadTtlConfig({
+        LANYARD_SVID_TTL: '1h30m',
+        LANYARD_SVID_MIN_TTL: '90s',
+        LANYARD_SVID_MAX_TTL: '48h',
+        LANYARD_JWT_SVID_TTL: '10m',
+      }),
+    ).toEqual({ svidDefaultMs: 5_400_000, svidMinMs: 90_000, svidMaxMs: 172_800_000, jwtSvidMs: 600_000 });
+  });
+
+  it.each([
+    [
+      { LANYARD_SVID_TTL: '1 hour' },
+      /LANYARD_SVID_TTL must be a positive duration such as 90s, 5m or 1h, not "1 hour"/,
+    ],
+    [{ LANYARD_SVID_TTL: '3600' }, /LANYARD_SVID_TTL must be a positive duration/],
+    [{ LANYARD_SVID_MIN_TTL: '0s' }, /LANYARD_SVID_MIN_TTL must be a positive duration/],
+    [{ LANYARD_JWT_SVID_TTL: '-5m' }, /LANYARD_JWT_SVID_TTL must be a positive duration/],
+    [{ LANYARD_SVID_MIN_TTL: '30s', LANYARD_SVID_TTL: '1m' }, /LANYARD_SVID_MIN_TTL must be at least 1m/],
+    [{ LANYARD_SVID_MAX_TTL: '721h' }, /at most 720h/],
+    [{ LANYARD_SVID_MIN_TTL: '2h' }, /LANYARD_SVID_MIN_TTL must not exceed LANYARD_SVID_TTL/],
+    [{ LANYARD_SVID_MAX_TTL: '30m' }, /LANYARD_SVID_TTL must not exceed LANYARD_SVID_MAX_TTL/],
+    [{ LANYARD_JWT_SVID_TTL: '2h' }, /LANYARD_JWT_SVID_TTL must be at most 1h/],
+  ])('refuses %o with a clear message', (env, message) => {
+    expect(refusal({ ...base, ...env })).toMatch(message);
+  });
+});
