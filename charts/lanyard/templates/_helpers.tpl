@@ -23,3 +23,44 @@ lanyard-controller-{{ .Release.Namespace }}
 {{- define "lanyard.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
+
+{{/* Seconds in a duration that values.schema.json has already checked: 1h30m, 90s, 5m. */}}
+{{- define "lanyard.seconds" -}}
+{{- $hours := regexFind "[0-9]+h" . | trimSuffix "h" | default "0" | atoi -}}
+{{- $minutes := regexFind "[0-9]+m" . | trimSuffix "m" | default "0" | atoi -}}
+{{- $seconds := regexFind "[0-9]+s" . | trimSuffix "s" | default "0" | atoi -}}
+{{- add (mul $hours 3600) (mul $minutes 60) $seconds -}}
+{{- end }}
+
+{{/*
+Checks between values that a JSON schema cannot express, with the rules the controller applies
+to the same settings (controller/config.ts), so that a bad combination fails at
+`helm install`/`helm template` rather than in a crash-looping pod.
+*/}}
+{{- define "lanyard.validate" -}}
+{{- $ca := .Values.ca -}}
+{{- $ttl := include "lanyard.seconds" $ca.svidTtl | atoi -}}
+{{- $min := include "lanyard.seconds" $ca.svidMinTtl | atoi -}}
+{{- $max := include "lanyard.seconds" $ca.svidMaxTtl | atoi -}}
+{{- $jwt := include "lanyard.seconds" $ca.jwtSvidTtl | atoi -}}
+{{- if le $min 0 -}}
+{{- fail (printf "ca.svidMinTtl (%s) must be positive" $ca.svidMinTtl) -}}
+{{- end -}}
+{{- if lt $ttl $min -}}
+{{- fail (printf "ca.svidTtl (%s) must not be shorter than ca.svidMinTtl (%s)" $ca.svidTtl $ca.svidMinTtl) -}}
+{{- end -}}
+{{- if gt $ttl $max -}}
+{{- fail (printf "ca.svidTtl (%s) must not be longer than ca.svidMaxTtl (%s)" $ca.svidTtl $ca.svidMaxTtl) -}}
+{{- end -}}
+{{- if or (le $jwt 0) (gt $jwt 3600) -}}
+{{- fail (printf "ca.jwtSvidTtl (%s) must be positive and at most 1h" $ca.jwtSvidTtl) -}}
+{{- end -}}
+{{- if and .Values.injection.evictPodsWithoutSidecar (not .Values.injection.enabled) -}}
+{{- fail "injection.evictPodsWithoutSidecar needs injection.enabled: without the webhook, an evicted pod comes back without a sidecar" -}}
+{{- end -}}
+{{- end }}
+
+{{/* The MutatingWebhookConfiguration whose caBundle the controller fills (LANYARD_WEBHOOK_CONFIG_NAME). */}}
+{{- define "lanyard.webhookConfigName" -}}
+lanyard-injector
+{{- end }}
