@@ -40,6 +40,12 @@ export interface PolicyControllerOptions {
   delivery?: (policyKey: string, generation: number) => Delivery | undefined;
   /** Coalesces bursts of changes before recompiling. Default 100 ms. */
   debounceMs?: number;
+  /**
+   * How often policies not yet Ready are reconciled again. An ACK changes no Kubernetes object,
+   * so without this a policy whose sidecars ACK after its last reconcile would stay Pending
+   * until the next relist. Only those policies are visited. Default 1 s.
+   */
+  readyRecheckMs?: number;
   log?: Logger;
   now?: () => Date;
 }
@@ -55,6 +61,9 @@ export class PolicyController {
   private view: ClusterView | undefined;
   private readonly lastGood = new LastGoodPolicies();
   private debounce: NodeJS.Timeout | undefined;
+  private readyRecheck: NodeJS.Timeout | undefined;
+  /** Policies whose last reconcile found them accepted but not Ready. */
+  private readonly notReady = new Set<string>();
   private started = false;
 
   constructor(private readonly options: PolicyControllerOptions) {
@@ -109,10 +118,15 @@ export class PolicyController {
     this.started = true;
     await Promise.all([this.policies.start(), this.pods.start(), this.namespaces.start()]);
     this.rebuild();
+    this.readyRecheck = setInterval(() => {
+      for (const key of this.notReady) this.queue.add(key);
+    }, this.options.readyRecheckMs ?? 1000);
+    this.readyRecheck.unref();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.debounce);
+    clearInterval(this.readyRecheck);
     await Promise.all([this.policies.stop(), this.pods.stop(), this.namespaces.stop()]);
     await this.queue.shutdown();
   }
@@ -160,7 +174,10 @@ export class PolicyController {
   private async reconcile(key: string): Promise<void> {
     if (!this.options.isLeader() || !this.view) return;
     const policy = this.policies.get(key);
-    if (!policy) return;
+    if (!policy) {
+      this.notReady.delete(key);
+      return;
+    }
     const result = this.view.results.get(key);
     if (!result) {
       // Newer than the view: the pending rebuild will enqueue it again.
@@ -177,6 +194,9 @@ export class PolicyController {
       previous: policy.status,
       now: (this.options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
     });
+    const ready = desired.conditions?.find((c) => c.type === 'Ready')?.status;
+    if (result.accepted && ready !== 'True') this.notReady.add(key);
+    else this.notReady.delete(key);
     if (!statusDiffers(policy.status, desired)) return;
     const { namespace, name } = policy.metadata;
     // A replace carries the resourceVersion: a concurrent change fails with 409 and is retried

@@ -140,6 +140,32 @@ describe('policy stream', () => {
     }
   });
 
+  it('counts a new generation once ACKed, and stops counting a sidecar that left', async () => {
+    stream.publish(published(policyObjects('shop-callers')));
+    const { client } = connect(await workloadCert('shop', 'orders'), 'orders-1');
+    try {
+      await eventually(
+        () => (stream.delivery('shop/orders', 1).acknowledged === 1 ? true : undefined),
+        'the ACK of generation 1',
+      );
+      expect(stream.delivery('shop/orders', 2)).toEqual({ connected: 1, acknowledged: 0 });
+      const next = policyObjects('generation-two');
+      next[0]!.metadata.generation = 2;
+      stream.publish(published(next));
+      await eventually(
+        () => (stream.delivery('shop/orders', 2).acknowledged === 1 ? true : undefined),
+        'the ACK of generation 2',
+      );
+    } finally {
+      client.stop();
+    }
+    await eventually(
+      () => (stream.delivery('shop/orders', 1).connected === 0 ? true : undefined),
+      'the departure',
+    );
+    expect(stream.delivery('shop/orders', 1)).toEqual({ connected: 0, acknowledged: 0 });
+  });
+
   it('never gives a workload of namespace A the policies of namespace B', async () => {
     const { client, received } = connect(await workloadCert('shop', 'orders'), 'orders-1');
     try {

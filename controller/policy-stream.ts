@@ -17,6 +17,7 @@ import { workloadIdentityOf, type WorkloadIdentity } from '../lib/spiffe.ts';
 import { loadPolicyProto } from '../proto/load-policy.ts';
 import type { PolicySnapshot as SnapshotMessage } from '../proto/generated/lanyard/policy/v1/PolicySnapshot.ts';
 import type { WatchRequest__Output } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
+import { DeliveryLedger, type SnapshotPolicies } from './delivery-ledger.ts';
 import type { Delivery } from './status.ts';
 
 /** Finds the workload a caller runs as: the pod must exist and run as the caller's identity. */
@@ -53,7 +54,9 @@ interface Subscriber {
   workload: WorkloadRef;
   call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>;
   sent?: PolicySnapshot;
-  acked?: PolicySnapshot;
+  /** The policies of `sent`, and of the last snapshot ACKed: what the ledger counts. */
+  sentPolicies?: SnapshotPolicies;
+  ackedPolicies?: SnapshotPolicies;
 }
 
 const MAX_NACK_TEXT = 512;
@@ -61,6 +64,7 @@ const MAX_NACK_TEXT = 512;
 export class PolicyStream {
   readonly definition: ServiceDefinition;
   private readonly subscribers = new Set<Subscriber>();
+  private readonly ledger = new DeliveryLedger<Subscriber>();
   private published: PublishedPolicies | undefined;
   private readonly log: Logger;
 
@@ -84,22 +88,13 @@ export class PolicyStream {
     for (const subscriber of this.subscribers) this.push(subscriber);
   }
 
-  /** How many connected sidecars a policy selects, and how many enforce its generation. */
+  /**
+   * How many connected sidecars a policy selects, and how many enforce its generation. Every
+   * publish pushes every subscriber the policies that select it now, so the ledger's count of
+   * sidecars sent the policy is the count of those it selects.
+   */
   delivery(policyKey: string, generation: number): Delivery {
-    let connected = 0;
-    let acknowledged = 0;
-    const index = this.published?.index;
-    const policy = index?.get(keyToRef(policyKey));
-    if (!index || !policy) return { connected, acknowledged };
-    for (const subscriber of this.subscribers) {
-      if (!index.selects(policy, subscriber.workload)) continue;
-      connected += 1;
-      const acked = subscriber.acked?.policies.find(
-        (p) => `${p.metadata.namespace}/${p.metadata.name}` === policyKey,
-      );
-      if (acked && acked.metadata.generation >= generation) acknowledged += 1;
-    }
-    return { connected, acknowledged };
+    return this.ledger.delivery(policyKey, generation);
   }
 
   private watch(call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>): void {
@@ -119,7 +114,7 @@ export class PolicyStream {
     }, this.options.helloTimeoutMs ?? 10_000);
     const leave = () => {
       clearTimeout(helloTimer);
-      if (subscriber) this.subscribers.delete(subscriber);
+      if (subscriber && this.subscribers.delete(subscriber)) this.ledger.remove(subscriber);
     };
     call.on('cancelled', leave);
     call.on('close', leave);
@@ -143,7 +138,11 @@ export class PolicyStream {
         this.subscribers.add(subscriber);
         this.push(subscriber);
       } else if (message.ack && subscriber) {
-        if (subscriber.sent?.version === message.ack.version) subscriber.acked = subscriber.sent;
+        // A late ACK from a stream that already left must not count it again.
+        if (subscriber.sent?.version === message.ack.version && this.subscribers.has(subscriber)) {
+          subscriber.ackedPolicies = subscriber.sentPolicies;
+          this.ledger.update(subscriber, subscriber.sentPolicies, subscriber.ackedPolicies);
+        }
       } else if (message.nack && subscriber) {
         this.log.warn(
           {
@@ -187,6 +186,10 @@ export class PolicyStream {
     );
     if (snapshot.version === subscriber.sent?.version) return;
     subscriber.sent = snapshot;
+    subscriber.sentPolicies = new Map(
+      snapshot.policies.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p.metadata.generation]),
+    );
+    this.ledger.update(subscriber, subscriber.sentPolicies, subscriber.ackedPolicies);
     subscriber.call.write({
       version: snapshot.version,
       workloadNamespace: subscriber.workload.namespace,
@@ -194,9 +197,4 @@ export class PolicyStream {
       snapshotJson: JSON.stringify(snapshot),
     });
   }
-}
-
-function keyToRef(key: string): { namespace: string; name: string } {
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }

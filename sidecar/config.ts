@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { LanyardError, type CoreErrorCode } from '../lib/errors.ts';
 import { parseSpiffeId, parseTrustDomain } from '../lib/spiffe.ts';
 import type { Destination } from './outbound.ts';
+import { parseOutOfMeshRoute, type OutboundRoute } from './out-of-mesh.ts';
 
 export interface SidecarConfig {
   trustDomain: string;
@@ -23,8 +24,8 @@ export interface SidecarConfig {
   adminPort: number;
   /** Address the inbound and admin listeners bind to. */
   bindAddress: string;
-  /** Outbound routes: Host header (host:port) to the destination sidecar. */
-  routes: ReadonlyMap<string, Destination>;
+  /** Outbound routes: Host header (host:port) to the destination sidecar, or out of the mesh. */
+  routes: ReadonlyMap<string, OutboundRoute>;
 }
 
 function invalid(message: string): never {
@@ -49,8 +50,11 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-/** Routes file: {"orders.shop:80": {"address": "127.0.0.1", "port": 15006, "spiffeId": "spiffe://…"}}. */
-export function parseRoutes(text: string): Map<string, Destination> {
+/**
+ * Routes file: {"orders.shop:80": {"address": "127.0.0.1", "port": 15006, "spiffeId": "spiffe://…"},
+ * "api.partner.example:80": {"outOfMesh": {"audience": "https://api.partner.example"}}}.
+ */
+export function parseRoutes(text: string): Map<string, OutboundRoute> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -58,17 +62,22 @@ export function parseRoutes(text: string): Map<string, Destination> {
     invalid('LANYARD_ROUTES_FILE is not JSON');
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) invalid('routes must be a JSON object');
-  const routes = new Map<string, Destination>();
+  const routes = new Map<string, OutboundRoute>();
   for (const [host, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const route = value as Partial<Destination> | null;
+    const route = value as Partial<Destination & { outOfMesh: unknown }> | null;
     if (!/^[a-z0-9.-]+:\d{1,5}$/.test(host)) invalid(`route key "${host}" must be host:port in lowercase`);
+    if (route && typeof route === 'object' && 'outOfMesh' in route) {
+      if (Object.keys(route).length !== 1) invalid(`route "${host}": outOfMesh stands alone`);
+      routes.set(host, parseOutOfMeshRoute(host, route.outOfMesh));
+      continue;
+    }
     if (
       !route ||
       typeof route.address !== 'string' ||
       typeof route.port !== 'number' ||
       typeof route.spiffeId !== 'string'
     ) {
-      invalid(`route "${host}" needs address, port and spiffeId`);
+      invalid(`route "${host}" needs address, port and spiffeId (or outOfMesh)`);
     }
     parseSpiffeId(route.spiffeId);
     routes.set(host, { address: route.address, port: route.port, spiffeId: route.spiffeId });
