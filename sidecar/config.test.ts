@@ -55,7 +55,7 @@ describe('parseRoutes', () => {
         },
       }),
     );
-    expect(routes.get('orders.shop:80')?.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/orders');
+    expect(routes.get('orders.shop:80')).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/orders' });
   });
 
   it.each([

@@ -3,14 +3,18 @@
 // the server presents exactly the SPIFFE ID expected for that destination, and reuses
 // connections. The user's Authorization header travels on unchanged; identity headers the
 // app may have copied from an inbound request are dropped (the next hop sets its own).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
+import type { Server } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { verifyPeer } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX } from './headers.ts';
+import { createPlaintextFront, http1HeaderDeadline } from './http2-front.ts';
+import { createHttp2Outbound } from './http2-outbound.ts';
 import { listenOn } from './listen.ts';
 import type { TlsMaterial } from './listener.ts';
+import { isOutOfMesh, type OutboundRoute, type OutOfMeshForwarder } from './out-of-mesh.ts';
 
 export interface Destination {
   /** Where the destination's inbound sidecar listens. */
@@ -23,8 +27,10 @@ export interface Destination {
 export interface OutboundOptions {
   tls: TlsMaterial;
   trustDomains: () => ReadonlySet<string>;
-  /** Resolves a Host header value (lowercase, without port) and port to a mesh destination. */
-  resolve: (host: string, port: number) => Destination | undefined;
+  /** Resolves a Host header value (lowercase, without port) and port to a route. */
+  resolve: (host: string, port: number) => OutboundRoute | undefined;
+  /** Handles routes outside the mesh (service JWTs); without it they are refused with 502. */
+  outOfMesh?: OutOfMeshForwarder;
   /** Sockets kept per destination. Default 64. */
   maxSocketsPerDestination?: number;
   /** Bound on a whole upstream exchange. Default 30 s. */
@@ -36,6 +42,8 @@ export interface OutboundResult {
   destination?: string;
   status: number;
   error?: string;
+  /** Whether the request went over a kept-alive connection. */
+  reusedConnection?: boolean;
 }
 
 const HOST = /^([a-z0-9.-]{1,253})(?::(\d{1,5}))?$/;
@@ -68,6 +76,8 @@ export interface OutboundProxy {
   readonly server: Server;
   listen(port: number, host?: string): Promise<number>;
   rotate(material: TlsMaterial): void;
+  /** Open mTLS connections to mesh destinations (in use or idle). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -107,6 +117,10 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     if (!target) return fail(res, 400, 'missing or malformed Host header');
     const destination = options.resolve(target.host, target.port);
     if (!destination) return fail(res, 502, `no mesh route to ${target.host}:${target.port}`);
+    if (isOutOfMesh(destination)) {
+      if (!options.outOfMesh) return fail(res, 502, 'out-of-mesh routes are not enabled');
+      return options.outOfMesh.forward(req, res, destination, outgoingHeaders(req));
+    }
 
     const upstream = request({
       host: destination.address,
@@ -132,7 +146,11 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
       res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
       answer.on('end', () =>
-        options.onResult?.({ destination: destination.spiffeId, status: answer.statusCode ?? 502 }),
+        options.onResult?.({
+          destination: destination.spiffeId,
+          status: answer.statusCode ?? 502,
+          reusedConnection: upstream.reusedSocket,
+        }),
       );
     });
     upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
@@ -143,25 +161,41 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     req.pipe(upstream);
   };
 
-  const server = createServer(
-    { requestTimeout: 60_000, headersTimeout: 15_000, maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 },
-    handle,
-  );
+  // One port, both protocols: HTTP/1.1 here, h2c (gRPC clients) in http2-outbound.ts. The
+  // front hands connections over, so the header deadline and idle timeout are set here.
+  const http1 = createServer({ maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 }, handle);
+  http1.setTimeout(60_000);
+  http1.on('connection', http1HeaderDeadline(http1, 15_000));
+  const h2 = createHttp2Outbound({
+    tls: () => material,
+    trustDomains: options.trustDomains,
+    resolve: options.resolve,
+    onResult: options.onResult,
+  });
+  const front = createPlaintextFront({ http1, http2: h2.server, sniffTimeoutMs: 15_000 });
+  const server = front.server;
 
   return {
     server,
     listen: (port, host = '127.0.0.1') => listenOn(server, port, host),
     rotate: (next) => {
       material = next;
+      h2.rotate();
       // New agents carry the new SVID; the old ones finish their requests and are closed.
       const old = [...agents.values()];
       agents.clear();
       setTimeout(() => old.forEach((agent) => agent.destroy()), upstreamTimeoutMs).unref();
     },
+    openConnections: () =>
+      [...agents.values()]
+        .flatMap((agent) => [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)])
+        .reduce((open, sockets) => open + (sockets?.length ?? 0), 0),
     close: () =>
       new Promise((resolve) => {
+        options.outOfMesh?.close();
         for (const agent of agents.values()) agent.destroy();
-        server.closeAllConnections();
+        h2.close();
+        front.destroyAll();
         server.close(() => resolve());
       }),
   };

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CA_SPIFFE_ID, startTestCaServer } from '../../test/helpers/ca-server.ts';
 import { FileKeyStore } from '../file-keystore.ts';
@@ -65,6 +66,40 @@ describe('CaClient', () => {
       expect(client.current()).toBeUndefined();
     } finally {
       client.stop();
+    }
+  });
+
+  it('mints a JWT-SVID for an audience with its current SVID, and never spends the bootstrap credential on it', async () => {
+    const server = await startTestCaServer();
+    let credentials = 0;
+    const client = new CaClient({
+      address: server.address,
+      caSpiffeId: CA_SPIFFE_ID,
+      bootstrapRootsPem: server.rootsPem(),
+      credential: () => {
+        credentials += 1;
+        return Promise.resolve({ kind: 'join-token', token: server.joinTokens.create(identity) });
+      },
+      clock: server.clock,
+    });
+    try {
+      await expect(client.mintJwtSvid('partner-api')).rejects.toThrow(/no valid SVID/);
+      expect(credentials).toBe(0);
+      const svid = await client.start();
+      const minted = await client.mintJwtSvid('partner-api');
+      expect(credentials).toBe(1);
+      expect(minted.spiffeId).toBe(svid.spiffeId);
+      const { payload } = await jwtVerify(minted.token, createLocalJWKSet(server.ca.jwks()), {
+        audience: 'partner-api',
+        issuer: 'https://ca.test',
+        currentDate: new Date(server.clock.now()),
+      });
+      expect(payload.sub).toBe(svid.spiffeId);
+      expect(minted.expiresAt).toBe((payload.exp ?? 0) * 1000);
+      await expect(client.mintJwtSvid('')).rejects.toThrow(TypeError);
+    } finally {
+      client.stop();
+      await server.close();
     }
   });
 });

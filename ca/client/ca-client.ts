@@ -6,6 +6,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { createKeyAndCsr } from '../../lib/csr.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
 import type { IssueX509SVIDResponse__Output } from '../../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
+import type { MintJWTSVIDResponse__Output } from '../../proto/generated/lanyard/ca/v1/MintJWTSVIDResponse.ts';
 import { loadCaProto, type CertificateServiceClient, type TrustBundleMessage } from '../../proto/load.ts';
 import { renewalDelay } from './schedule.ts';
 
@@ -17,6 +18,13 @@ export interface Svid {
   readonly privateKeyPem: string;
   /** The leaf, then intermediates, PEM. */
   readonly certChainPem: string;
+  readonly expiresAt: number;
+}
+
+/** A JWT-SVID the CA minted for this workload. The token is a credential: never log it. */
+export interface JwtSvid {
+  readonly token: string;
+  readonly spiffeId: string;
   readonly expiresAt: number;
 }
 
@@ -117,9 +125,35 @@ export class CaClient {
     );
   }
 
-  private async client(): Promise<{ client: CertificateServiceClient; metadata: Metadata }> {
-    const metadata = new Metadata();
+  /**
+   * Mints a JWT-SVID for `audience`, authenticated by the current SVID over mTLS only: a
+   * bootstrap credential (a single-use join token, a projected token) is never spent on it.
+   */
+  async mintJwtSvid(audience: string, ttlSeconds = 0): Promise<JwtSvid> {
+    if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) {
+      throw new TypeError('audience must be a string of 1 to 512 characters');
+    }
     const svid = this.current();
+    if (!svid) throw new Error('no valid SVID to authenticate a JWT-SVID request');
+    const { client, metadata } = await this.client(svid);
+    try {
+      const deadline = new Date(Date.now() + (this.options.callTimeoutMs ?? 10_000));
+      const response = await new Promise<MintJWTSVIDResponse__Output | undefined>((resolve, reject) =>
+        client.MintJWTSVID({ audience: [audience], ttlSeconds }, metadata, { deadline }, (error, value) =>
+          error ? reject(error) : resolve(value),
+        ),
+      );
+      if (!response?.token) throw new Error('empty JWT-SVID response');
+      return { token: response.token, spiffeId: response.spiffeId, expiresAt: response.expiresAtUnixMs };
+    } finally {
+      client.close();
+    }
+  }
+
+  private async client(
+    svid: Svid | undefined = this.current(),
+  ): Promise<{ client: CertificateServiceClient; metadata: Metadata }> {
+    const metadata = new Metadata();
     if (!svid) {
       const credential = await this.options.credential();
       if (credential.kind === 'token') metadata.set('authorization', `Bearer ${credential.token}`);
