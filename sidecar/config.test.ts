@@ -55,7 +55,9 @@ describe('parseRoutes', () => {
         },
       }),
     );
-    expect(routes.get('orders.shop:80')).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/orders' });
+    expect(routes.get('orders.shop:80')).toMatchObject({
+      spiffeId: 'spiffe://cluster.local/ns/shop/sa/orders',
+    });
   });
 
   it.each([
