@@ -1,13 +1,19 @@
-// The sidecar's admin endpoints (port 15020): liveness, readiness and Prometheus metrics.
+// The sidecar's admin endpoints (port 15020): liveness, readiness, Prometheus metrics and the
+// app's own probes forwarded (/app-health/...). GET only: nothing here changes state.
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { AppHealth } from './app-health.ts';
 
 export interface ReadinessCheck {
   /** Why the sidecar is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
 }
 
-export function createAdminServer(registry: Registry, readiness: ReadinessCheck): Server {
+export function createAdminServer(
+  registry: Registry,
+  readiness: ReadinessCheck,
+  appHealth?: AppHealth,
+): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -26,7 +32,7 @@ export function createAdminServer(registry: Registry, readiness: ReadinessCheck)
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         () => res.writeHead(500).end(),
       );
-    } else {
+    } else if (!appHealth?.handle(path ?? '', res)) {
       res.writeHead(404).end();
     }
   });

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { LanyardError, type CoreErrorCode } from '../lib/errors.ts';
 import { parseSpiffeId, parseTrustDomain } from '../lib/spiffe.ts';
+import { parseAppProbes, type AppProbe } from './app-health.ts';
 import type { Destination } from './outbound.ts';
 import { parseOutOfMeshRoute, type OutboundRoute } from './out-of-mesh.ts';
 
@@ -26,6 +27,8 @@ export interface SidecarConfig {
   bindAddress: string;
   /** Outbound routes: Host header (host:port) to the destination sidecar, or out of the mesh. */
   routes: ReadonlyMap<string, OutboundRoute>;
+  /** The app's HTTP probes, by the admin path that stands for each (LANYARD_APP_PROBES). */
+  appProbes?: ReadonlyMap<string, AppProbe>;
 }
 
 function invalid(message: string): never {
@@ -112,5 +115,6 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
     adminPort: port(env, 'LANYARD_ADMIN_PORT', 15020),
     bindAddress: env.LANYARD_BIND_ADDRESS ?? '0.0.0.0',
     routes: routesFile ? parseRoutes(readFileSync(routesFile, 'utf8')) : new Map(),
+    ...(env.LANYARD_APP_PROBES ? { appProbes: parseAppProbes(env.LANYARD_APP_PROBES) } : {}),
   };
 }

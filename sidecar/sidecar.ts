@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../lib/logger.ts';
 import { normalizePath } from '../lib/path.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { createAdminServer } from './admin.ts';
+import { createAppHealth } from './app-health.ts';
 import { createAppForwarder } from './app-forwarder.ts';
 import type { SidecarConfig } from './config.ts';
 import { createInboundPipeline } from './inbound.ts';
@@ -72,9 +73,11 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     );
   };
 
-  const admin = createAdminServer(registry, {
-    notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
-  });
+  const admin = createAdminServer(
+    registry,
+    { notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined) },
+    config.appProbes ? createAppHealth(config.appProbes) : undefined,
+  );
   const adminPort = await listenOn(admin, config.adminPort, config.bindAddress);
 
   const svid = await ca.start();

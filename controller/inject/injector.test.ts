@@ -128,7 +128,7 @@ describe('injectPod', () => {
 
   it('creates the annotations map when the pod has none, keeping other annotations otherwise', () => {
     expect(injected('pod-bare').metadata?.annotations).toEqual({ [INJECTED_ANNOTATION]: 'true' });
-    expect(injected('pod-create').metadata?.annotations).toEqual({
+    expect(injected('pod-create', { rewriteProbes: false }).metadata?.annotations).toEqual({
       'example.com/owner': 'team-orders',
       [INJECTED_ANNOTATION]: 'true',
     });
@@ -148,8 +148,8 @@ describe('injectPod', () => {
   });
 
   it('is idempotent: a second pass, as under reinvocation, yields an empty patch', () => {
-    const once = injected('pod-create', { rewriteProbes: true });
-    const again = injectPod(once, { ...options, rewriteProbes: true });
+    const once = injected('pod-create');
+    const again = injectPod(once, options);
     expect(again).toMatchObject({ patch: [], reason: 'already-injected' });
   });
 
@@ -177,8 +177,8 @@ describe('injectPod', () => {
     expect(patched.spec?.initContainers).toBeUndefined();
   });
 
-  it('rewrites HTTP probes to the admin port and records the originals, when asked', () => {
-    const pod = injected('pod-create', { rewriteProbes: true });
+  it('rewrites HTTP probes to the admin port by default and records the originals', () => {
+    const pod = injected('pod-create');
     const app = container(pod, 'orders');
     expect(app.readinessProbe).toEqual({
       httpGet: { path: '/app-health/orders/readyz', port: 15020, scheme: 'HTTP' },
@@ -194,7 +194,33 @@ describe('injectPod', () => {
       '/app-health/orders/readyz': { port: 8080, path: '/ready', scheme: 'HTTP' },
       '/app-health/orders/livez': { port: 'http', path: '/live', scheme: 'HTTP' },
     });
-    expect(container(injected('pod-create'), 'orders').readinessProbe?.httpGet?.port).toBe(8080);
+  });
+
+  it('tells the sidecar the original probes, named ports resolved, in LANYARD_APP_PROBES', () => {
+    const sidecar = container(injected('pod-create'), 'lanyard-sidecar');
+    expect(JSON.parse(String(env(sidecar).LANYARD_APP_PROBES))).toEqual({
+      '/app-health/orders/readyz': { port: 8080, path: '/ready', scheme: 'HTTP' },
+      '/app-health/orders/livez': { port: 8080, path: '/live', scheme: 'HTTP' },
+    });
+  });
+
+  it('leaves probes alone with rewriteProbes: false, and sets no LANYARD_APP_PROBES', () => {
+    const pod = injected('pod-create', { rewriteProbes: false });
+    expect(container(pod, 'orders').readinessProbe?.httpGet).toEqual({ path: '/ready', port: 8080 });
+    expect(env(container(pod, 'lanyard-sidecar')).LANYARD_APP_PROBES).toBeUndefined();
+    expect(pod.metadata?.annotations?.[PROBES_ANNOTATION]).toBeUndefined();
+  });
+
+  it('leaves a probe of another host, or of a port the container does not name, alone', () => {
+    const pod = loadPod('pod-create');
+    const app = pod.spec!.containers[0]!;
+    app.readinessProbe = { httpGet: { host: '10.0.0.9', path: '/ready', port: 8080 } };
+    app.livenessProbe = { httpGet: { path: '/live', port: 'no-such-port' } };
+    const patched = applyPatch(pod, injectPod(pod, options).patch);
+    expect(container(patched, 'orders').readinessProbe).toEqual(app.readinessProbe);
+    expect(container(patched, 'orders').livenessProbe).toEqual(app.livenessProbe);
+    expect(env(container(patched, 'lanyard-sidecar')).LANYARD_APP_PROBES).toBeUndefined();
+    expect(patched.metadata?.annotations?.[PROBES_ANNOTATION]).toBeUndefined();
   });
 
   it('checks its options at once', () => {

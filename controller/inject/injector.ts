@@ -53,8 +53,8 @@ export interface InjectOptions {
   tokenExpirationSeconds?: number;
   /**
    * Points HTTP probes at the sidecar admin port (under /app-health/<container>/<probe>) so the
-   * kubelet's plaintext probes are not refused by STRICT mTLS. Off by default: it needs a sidecar
-   * admin server that forwards /app-health to the app.
+   * kubelet's plaintext probes are not refused by STRICT mTLS; the sidecar forwards each to the
+   * original probe (LANYARD_APP_PROBES). Default true.
    */
   rewriteProbes?: boolean;
 }
@@ -132,7 +132,7 @@ export function resolveInjectOptions(options: InjectOptions): Readonly<Resolved>
     excludeInboundPorts: (options.excludeInboundPorts ?? []).map((p) => checkPort('excludeInboundPorts', p)),
     resources: options.resources ?? DEFAULT_RESOURCES,
     tokenExpirationSeconds,
-    rewriteProbes: options.rewriteProbes ?? false,
+    rewriteProbes: options.rewriteProbes ?? true,
   });
 }
 
@@ -189,7 +189,7 @@ function initContainer(o: Resolved, inboundPorts: readonly number[]): V1Containe
   };
 }
 
-function sidecarContainer(o: Resolved, port: number | undefined): V1Container {
+function sidecarContainer(o: Resolved, port: number | undefined, probes: AppProbes): V1Container {
   const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
   const env = [
     { name: 'LANYARD_CONTROL_PLANE', value: o.controlPlaneAddress },
@@ -204,6 +204,9 @@ function sidecarContainer(o: Resolved, port: number | undefined): V1Container {
     { name: 'LANYARD_INBOUND_PORT', value: String(o.inboundPort) },
     { name: 'LANYARD_OUTBOUND_PORT', value: String(o.outboundPort) },
     { name: 'LANYARD_ADMIN_PORT', value: String(o.adminPort) },
+    ...(Object.keys(probes).length === 0
+      ? []
+      : [{ name: 'LANYARD_APP_PROBES', value: JSON.stringify(probes) }]),
   ];
   const ready: V1Probe = {
     httpGet: { path: '/ready', port: o.adminPort },
@@ -280,17 +283,35 @@ const PROBE_KINDS = [
 
 /** Original probe target, keyed by the admin path that now stands for it. */
 export type OriginalProbes = Record<string, { port: number | string; path: string; scheme: string }>;
+/** The same with named ports resolved: what the sidecar reads from LANYARD_APP_PROBES. */
+export type AppProbes = Record<string, { port: number; path: string; scheme: string }>;
 
-function rewriteProbes(pod: V1Pod, o: Resolved): { ops: JsonPatchOp[]; originals: OriginalProbes } {
+/** A probe's port as a number: named ports are looked up among the container's own. */
+function probePort(container: V1Container, port: number | string): number | undefined {
+  if (typeof port === 'number') return port;
+  if (/^\d+$/.test(port)) return Number(port);
+  return container.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+function rewriteProbes(
+  pod: V1Pod,
+  o: Resolved,
+): { ops: JsonPatchOp[]; originals: OriginalProbes; probes: AppProbes } {
   const ops: JsonPatchOp[] = [];
   const originals: OriginalProbes = {};
+  const probes: AppProbes = {};
   (pod.spec?.containers ?? []).forEach((container, index) => {
     for (const [field, suffix] of PROBE_KINDS) {
       const probe = container[field];
-      if (!probe?.httpGet) continue;
-      const path = `/app-health/${container.name}/${suffix}`;
+      // A probe of another host is not the app's to answer; one whose port the pod does not
+      // name is broken already: both stay as they are.
+      if (!probe?.httpGet || probe.httpGet.host) continue;
       const { port, path: original, scheme } = probe.httpGet;
+      const number = probePort(container, port);
+      if (number === undefined) continue;
+      const path = `/app-health/${container.name}/${suffix}`;
       originals[path] = { port, path: original ?? '/', scheme: scheme ?? 'HTTP' };
+      probes[path] = { port: number, path: original ?? '/', scheme: scheme ?? 'HTTP' };
       ops.push({
         op: 'replace',
         path: `/spec/containers/${index}/${field}/httpGet`,
@@ -298,7 +319,7 @@ function rewriteProbes(pod: V1Pod, o: Resolved): { ops: JsonPatchOp[]; originals
       });
     }
   });
-  return { ops, originals };
+  return { ops, originals, probes };
 }
 
 function annotationOps(pod: V1Pod, annotations: Record<string, string>): JsonPatchOp[] {
@@ -363,7 +384,8 @@ export function injectPod(pod: V1Pod, options: InjectOptions): InjectResult {
   const ports = appPorts(pod);
   const port = appPort(pod, ports);
   const patch: JsonPatchOp[] = [];
-  const ours = [initContainer(o, ports), sidecarContainer(o, port)];
+  const rewritten = o.rewriteProbes ? rewriteProbes(pod, o) : { ops: [], originals: {}, probes: {} };
+  const ours = [initContainer(o, ports), sidecarContainer(o, port, rewritten.probes)];
   // Both go first: iptables before anything else starts, and the proxy before any other init
   // container, whose traffic is already redirected.
   if (spec.initContainers === undefined) {
@@ -375,11 +397,8 @@ export function injectPod(pod: V1Pod, options: InjectOptions): InjectResult {
   patch.push(...appendOps('/spec/volumes', spec.volumes, volumes(o)));
 
   const added: Record<string, string> = { [INJECTED_ANNOTATION]: 'true' };
-  if (o.rewriteProbes) {
-    const { ops, originals } = rewriteProbes(pod, o);
-    patch.push(...ops);
-    if (ops.length > 0) added[PROBES_ANNOTATION] = JSON.stringify(originals);
-  }
+  patch.push(...rewritten.ops);
+  if (rewritten.ops.length > 0) added[PROBES_ANNOTATION] = JSON.stringify(rewritten.originals);
   patch.push(...annotationOps(pod, added));
   return { patch, reason: 'injected', message: 'Lanyard sidecar injected' };
 }
