@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CA_ERRORS } from '../../ca/errors.ts';
+import { IDP_ERRORS } from '../../idp/errors.ts';
 import { CORE_ERRORS } from '../../lib/errors.ts';
 import { PATH_ERRORS } from '../../lib/path-errors.ts';
 import { POLICY_ERRORS, POLICY_WARNINGS } from '../../lib/policy/errors.ts';
@@ -13,6 +14,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   policyWarnings: POLICY_WARNINGS,
   ca: CA_ERRORS,
   sidecar: SIDECAR_ERRORS,
+  idp: IDP_ERRORS,
 };
 
 function documentedCodes(): Map<string, string> {

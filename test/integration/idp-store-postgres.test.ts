@@ -1,0 +1,12 @@
+import { afterAll, beforeAll } from 'vitest';
+import { openPostgresStore } from '../../idp/store/postgres.ts';
+import { describeStoreContract } from '../../idp/store/store.contract.ts';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+
+let postgres: TestPostgres;
+beforeAll(async () => {
+  postgres = await startTestPostgres();
+});
+afterAll(() => postgres?.stop());
+
+describeStoreContract('PostgreSQL', () => Promise.resolve(openPostgresStore(postgres.url)));
