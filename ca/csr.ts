@@ -1,10 +1,10 @@
-import { verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { bytesOf, children, contentOf, oidToString, readElement, TAG, type Element } from './der.ts';
 import { caError } from './errors.ts';
 
 /**
- * A structurally valid PKCS#10 CSR whose key type and size are acceptable. Its signature is
- * checked later by verifyCsrSignature, with the key that the leaf's native parse decodes.
+ * A structurally valid PKCS#10 CSR whose key type and size are acceptable and whose key is in
+ * canonical form. Its signature is checked by verifyCsrSignature, which decodes the key.
  * Names, attributes and extensions are never read: identity comes from the caller.
  */
 export interface ParsedCsr {
@@ -30,10 +30,12 @@ const SIGNATURE_HASHES: Readonly<Record<string, { hash: string; key: 'ec' | 'rsa
 
 const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
 const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
-const ACCEPTED_CURVES: Readonly<Record<string, string>> = {
-  '1.2.840.10045.3.1.7': 'prime256v1',
-  '1.3.132.0.34': 'secp384r1',
+// Curve and the length of its uncompressed point (0x04 || X || Y).
+const ACCEPTED_CURVES: Readonly<Record<string, { name: string; pointBytes: number }>> = {
+  '1.2.840.10045.3.1.7': { name: 'prime256v1', pointBytes: 65 },
+  '1.3.132.0.34': { name: 'secp384r1', pointBytes: 97 },
 };
+const UNCOMPRESSED_POINT = 0x04;
 const MIN_RSA_BITS = 2048;
 // A ceiling too: verifying with a huge modulus is a cheap way to burn the CA's CPU.
 const MAX_RSA_BITS = 8192;
@@ -47,29 +49,49 @@ function weak(message: string, detail: Record<string, unknown>): never {
 }
 
 function rsaModulusBits(der: Buffer, keyBits: Element): number {
-  const key = contentOf(der, keyBits).subarray(1);
-  const [modulus] = children(key, readElement(key, 0));
-  if (!modulus || modulus.tag !== TAG.INTEGER) malformed('RSA key');
+  const content = contentOf(der, keyBits);
+  if (content[0] !== 0) malformed('public key bit string');
+  const key = content.subarray(1);
+  const sequence = readElement(key, 0);
+  const [modulus, exponent, ...extra] = children(key, sequence);
+  if (sequence.tag !== TAG.SEQUENCE || sequence.end !== key.length || extra.length > 0) malformed('RSA key');
+  if (!modulus || modulus.tag !== TAG.INTEGER || exponent?.tag !== TAG.INTEGER) malformed('RSA key');
   let bytes = contentOf(key, modulus);
   while (bytes.length > 0 && bytes[0] === 0) bytes = bytes.subarray(1);
   return bytes.length === 0 ? 0 : (bytes.length - 1) * 8 + (32 - Math.clz32(bytes[0]!));
 }
 
-/** Reads the key type from the SPKI and refuses anything but P-256, P-384 and RSA 2048..8192. */
+/**
+ * Reads the key type from the SPKI and refuses anything but P-256, P-384 and RSA 2048..8192, in
+ * canonical form: the SPKI is copied into the leaf verbatim, and every TLS peer must read it.
+ */
 function keyTypeOf(der: Buffer, spki: Element): 'ec' | 'rsa' {
-  const [algorithm, keyBits] = children(der, spki);
+  const [algorithm, keyBits, ...extra] = children(der, spki);
   if (!algorithm || algorithm.tag !== TAG.SEQUENCE || !keyBits || keyBits.tag !== TAG.BIT_STRING) {
     malformed('SubjectPublicKeyInfo');
   }
-  const [id, parameters] = children(der, algorithm);
-  if (!id || id.tag !== TAG.OID) malformed('key algorithm');
+  if (extra.length > 0) malformed('SubjectPublicKeyInfo');
+  const [id, parameters, ...more] = children(der, algorithm);
+  if (!id || id.tag !== TAG.OID || more.length > 0) malformed('key algorithm');
   const keyAlgorithm = oidToString(contentOf(der, id));
   if (keyAlgorithm === EC_PUBLIC_KEY) {
     const curve = parameters?.tag === TAG.OID ? oidToString(contentOf(der, parameters)) : 'explicit';
-    if (!ACCEPTED_CURVES[curve]) weak('ECDSA keys must be on P-256 or P-384', { curve });
+    const accepted = ACCEPTED_CURVES[curve];
+    if (!accepted) weak('ECDSA keys must be on P-256 or P-384', { curve });
+    // OpenSSL reads compressed points too, but Go's crypto/x509 (and so many peers) does not.
+    const point = contentOf(der, keyBits);
+    if (point.length !== 1 + accepted.pointBytes || point[0] !== 0 || point[1] !== UNCOMPRESSED_POINT) {
+      throw caError('ERR_CA_CSR_INVALID', 'CSR public key must be an uncompressed EC point', {
+        curve: accepted.name,
+        bytes: point.length - 1,
+      });
+    }
     return 'ec';
   }
   if (keyAlgorithm === RSA_ENCRYPTION) {
+    // RFC 3279 2.3.1: the parameters are NULL, and strict readers (Go) require them.
+    if (parameters?.tag !== TAG.NULL || parameters.end !== parameters.contentStart)
+      malformed('RSA parameters');
     const bits = rsaModulusBits(der, keyBits);
     if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) weak('RSA keys must have 2048 to 8192 bits', { bits });
     return 'rsa';
@@ -121,8 +143,21 @@ export function parseCsr(der: Buffer, maxBytes = DEFAULT_MAX_CSR_BYTES): ParsedC
   }
 }
 
-/** The proof of possession: the CSR is signed by the private key of the key it carries. */
-export function verifyCsrSignature(csr: ParsedCsr, publicKey: KeyObject): void {
+/**
+ * The proof of possession: the CSR is signed by the private key of the key it carries. The key is
+ * decoded from the SPKI here, once per CSR: on OpenSSL 3.0 this is the cheapest correct decode
+ * (JWK import is cheaper itself but makes the first verify with the key dearer).
+ */
+export function verifyCsrSignature(csr: ParsedCsr): void {
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: csr.spki, format: 'der', type: 'spki' });
+  } catch {
+    throw caError('ERR_CA_CSR_INVALID', 'CSR public key does not decode');
+  }
+  if (publicKey.asymmetricKeyType !== csr.keyType) {
+    throw caError('ERR_CA_CSR_INVALID', 'CSR public key does not decode');
+  }
   let valid: boolean;
   try {
     valid = verify(csr.hash, csr.info, { key: publicKey, dsaEncoding: 'der' }, csr.signature);

@@ -19,6 +19,8 @@ beforeAll(async () => {
   ({ signer, material } = await testSigner());
 });
 
+const pem = (der: Buffer) => new X509Certificate(der).toString();
+
 function issue(csr: Buffer, ttlMs?: number, now = Date.now()) {
   return issueLeaf(signer, DEFAULT_TTL_POLICY, {
     csr: parseCsr(csr),
@@ -107,7 +109,7 @@ describe('issueLeaf', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     for (const keys of [p384, rsa]) {
       const leaf = issue(makeCsr(keys.privateKey, keys.publicKey, { hash: 'sha384' }));
-      expect(await opensslVerify(leaf.cert.toString(), [material.rootPem], [])).toMatch(/OK/);
+      expect(await opensslVerify(pem(leaf.der), [material.rootPem], [])).toMatch(/OK/);
     }
   });
 
@@ -120,13 +122,11 @@ describe('issueLeaf', () => {
     });
     expect(withIntermediate.material.chainPems).toHaveLength(1);
     const out = await opensslVerify(
-      leaf.cert.toString(),
+      pem(leaf.der),
       [withIntermediate.material.rootPem],
       withIntermediate.material.chainPems,
     );
     expect(out).toMatch(/OK/);
-    await expect(
-      opensslVerify(leaf.cert.toString(), [withIntermediate.material.rootPem], []),
-    ).rejects.toThrow();
+    await expect(opensslVerify(pem(leaf.der), [withIntermediate.material.rootPem], [])).rejects.toThrow();
   });
 });

@@ -1,9 +1,10 @@
-import { randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import type { WorkloadIdentity } from '../lib/spiffe.ts';
 import { workloadSpiffeId } from '../lib/spiffe.ts';
 import { verifyCsrSignature, type ParsedCsr } from './csr.ts';
-import { caError } from './errors.ts';
-import { certificate, leafTbs } from './leaf-template.ts';
+import { CaError, caError } from './errors.ts';
+import { checkLeaf } from './leaf-check.ts';
+import { certificate, leafTbs, type LeafFields } from './leaf-template.ts';
 import type { Signer } from './signer.ts';
 import { clampTtl, type TtlPolicy } from './ttl.ts';
 
@@ -18,13 +19,9 @@ export interface IssueRequest {
 export interface IssuedLeaf {
   readonly spiffeId: string;
   readonly der: Buffer;
-  readonly cert: X509Certificate;
   readonly notBefore: number;
   readonly notAfter: number;
 }
-
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 // Random bytes drawn in bulk: one call to the system RNG per 256 serials, not per serial.
 const SERIAL_BYTES = 16;
@@ -46,9 +43,8 @@ function serial(): Buffer {
 const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 /**
- * Builds, signs and checks one X.509-SVID. The CSR's proof of possession is verified with the
- * key that the leaf's native parse decodes, so the key is decoded once, not twice (the decode
- * costs as much as a signature); nothing leaves this function unless that proof holds.
+ * Builds, signs and checks one X.509-SVID. The CSR's proof of possession is verified first, so
+ * nothing is signed for a key the caller does not hold; nothing leaves unless checkLeaf passes.
  */
 export function issueLeaf(signer: Signer, policy: TtlPolicy, request: IssueRequest): IssuedLeaf {
   const spiffeId = workloadSpiffeId(request.identity).toString();
@@ -59,53 +55,71 @@ export function issueLeaf(signer: Signer, policy: TtlPolicy, request: IssueReque
       signerNotAfter: signer.notAfter,
     });
   }
-  const tbs = leafTbs(signer.template, signer.constantExtensions, {
-    serial: serial(),
-    notBefore,
-    notAfter,
-    spki: request.csr.spki,
-    spiffeId,
-  });
+  verifyCsrSignature(request.csr);
+  const der = signLeaf(signer, { serial: serial(), notBefore, notAfter, spki: request.csr.spki, spiffeId });
+  return { spiffeId, der, notBefore, notAfter };
+}
+
+/** Fills the signer's template, signs it, and checks the result (leaf-check.ts) before returning it. */
+function signLeaf(signer: Signer, fields: LeafFields): Buffer {
+  const tbs = leafTbs(signer.template, signer.constantExtensions, fields);
   const signature = sign(signer.template.hash, tbs, { key: signer.key, dsaEncoding: 'der' });
   const der = certificate(tbs, signer.template.signatureAlgorithm, signature);
-  const cert = checkLeaf(signer, der, { spiffeId, notBefore, notAfter, csr: request.csr });
-  return { spiffeId, der, cert, notBefore, notAfter };
+  checkLeaf(signer, der, fields);
+  return der;
 }
 
-interface Expected {
-  readonly spiffeId: string;
-  readonly notBefore: number;
-  readonly notAfter: number;
-  readonly csr: ParsedCsr;
-}
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const PROBE_ID = 'spiffe://probe.lanyard.invalid/ns/probe/sa/probe';
 
-function refuse(check: string): never {
-  throw caError('ERR_CA_ISSUED_CERT_INVALID', 'the CA refused to return a certificate it issued', { check });
+function probeFailed(check: string, cause?: unknown): never {
+  throw new CaError(
+    'ERR_CA_KEY_MATERIAL_INVALID',
+    'the CA key material yields certificates that fail their check',
+    { probe: check },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
- * Parses an issued leaf back with the native parser and checks it before it leaves the CA:
- * the CSR's signature against the leaf's key, the leaf's signature and issuer, the one URI SAN,
- * validity and constraints.
+ * Issues one leaf from a signer's template, through the same path as every leaf, and reads it
+ * back with the native parser: a template that OpenSSL would refuse (or that checkLeaf would
+ * accept while OpenSSL disagrees) never signs anything. Runs once per loaded signer, so the
+ * per-leaf check can do without the native parse.
  */
-export function checkLeaf(signer: Signer, der: Buffer, expected: Expected): X509Certificate {
+export function probeSigner(signer: Signer): void {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const notBefore = seconds(Date.parse(signer.cert.validFrom));
+  const notAfter = seconds(signer.notAfter);
+  let der: Buffer;
+  try {
+    der = signLeaf(signer, {
+      serial: serial(),
+      notBefore,
+      notAfter,
+      spki: publicKey.export({ type: 'spki', format: 'der' }),
+      spiffeId: PROBE_ID,
+    });
+  } catch (error) {
+    probeFailed('leaf-check', error);
+  }
   let cert: X509Certificate;
-  let publicKey: KeyObject;
   try {
     cert = new X509Certificate(der);
-    publicKey = cert.publicKey;
-  } catch {
-    // The template is fixed; only the caller's SPKI can make the parse fail.
-    throw caError('ERR_CA_CSR_INVALID', 'CSR public key does not decode');
+  } catch (error) {
+    probeFailed('parse', error);
   }
-  verifyCsrSignature(expected.csr, publicKey);
-  if (!cert.checkIssued(signer.cert) || !cert.verify(signer.publicKey)) refuse('chain');
-  if (cert.subjectAltName !== `URI:${expected.spiffeId}`) refuse('san');
-  if (cert.ca) refuse('basic-constraints');
-  const usages = cert.keyUsage ?? [];
-  if (usages.length !== 2 || !usages.includes(SERVER_AUTH) || !usages.includes(CLIENT_AUTH)) refuse('eku');
-  if (Date.parse(cert.validFrom) !== expected.notBefore || Date.parse(cert.validTo) !== expected.notAfter) {
-    refuse('validity');
+  if (!cert.checkIssued(signer.cert)) probeFailed('issuer');
+  if (!cert.verify(signer.publicKey)) probeFailed('signature');
+  if (!cert.publicKey.equals(publicKey)) probeFailed('spki');
+  if (cert.subjectAltName !== `URI:${PROBE_ID}`) probeFailed('san');
+  if (cert.ca) probeFailed('basic-constraints');
+  const purposes = cert.keyUsage ?? [];
+  if (purposes.length !== 2 || !purposes.includes(SERVER_AUTH) || !purposes.includes(CLIENT_AUTH)) {
+    probeFailed('eku');
   }
-  return cert;
+  if (Date.parse(cert.validFrom) !== notBefore || Date.parse(cert.validTo) !== notAfter) {
+    probeFailed('validity');
+  }
 }

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { AuthorityMaterial } from './authority.ts';
 import { bytesOf, children, contentOf, oidToString, readElement } from './der.ts';
 import { caError } from './errors.ts';
+import { probeSigner } from './issue.ts';
 import { constantExtensions, SIGNATURE_ALGORITHMS, type LeafTemplate } from './leaf-template.ts';
 
 /** A CA generation loaded for signing: parsed certificates, key, and its leaf template. */
@@ -53,6 +54,11 @@ function algorithmFor(key: KeyObject) {
   throw caError('ERR_CA_KEY_MATERIAL_INVALID', 'CA key must be ECDSA P-256/P-384 or RSA', { curve });
 }
 
+/**
+ * Loads a CA generation for signing. Before it is used, one probe leaf is issued from its
+ * template and read back by the native X.509 parser (probeSigner); ERR_CA_KEY_MATERIAL_INVALID
+ * if that fails.
+ */
 export function loadSigner(material: AuthorityMaterial): Signer {
   const cert = new X509Certificate(material.signerCertPem);
   const root = new X509Certificate(material.rootPem);
@@ -69,7 +75,7 @@ export function loadSigner(material: AuthorityMaterial): Signer {
     ...(authorityKeyId ? { authorityKeyId } : {}),
   };
   const notAfter = Math.min(...[cert, root].map((c) => Date.parse(c.validTo)));
-  return {
+  const signer: Signer = {
     material,
     root,
     cert,
@@ -79,4 +85,6 @@ export function loadSigner(material: AuthorityMaterial): Signer {
     constantExtensions: constantExtensions(template),
     notAfter,
   };
+  probeSigner(signer);
+  return signer;
 }
