@@ -99,6 +99,8 @@ export class RemoteKeySource implements KeySource {
     private readonly fetcher: JwksFetcher,
     private readonly clock: Clock,
     private readonly options: JwksCacheOptions = DEFAULT_JWKS_CACHE_OPTIONS,
+    /** Told of every fetch's outcome, for metrics. */
+    private readonly onFetch?: (outcome: 'ok' | 'error') => void,
   ) {}
 
   async getKey(kid: string, alg: JwsAlgorithm): Promise<CryptoKey> {
@@ -166,11 +168,13 @@ export class RemoteKeySource implements KeySource {
       (cached) => {
         this.cached = cached;
         this.lastError = undefined;
+        this.onFetch?.('ok');
         return cached;
       },
       (error: unknown) => {
         this.lastFailureAt = this.clock.now();
         this.lastError = error;
+        this.onFetch?.('error');
         throw error;
       },
     );

@@ -15,6 +15,7 @@ import {
 } from './key-source.ts';
 import { KeySet, parseJwks } from './keyset.ts';
 import { createHttpJwksFetcher } from './fetch.ts';
+import type { KeySourcePool } from './key-source-pool.ts';
 import { inspectToken } from './token.ts';
 
 /** One end-user token issuer, as a policy names it. Exactly one of jwksUri and jwks. */
@@ -44,6 +45,14 @@ export interface JwtValidatorOptions {
   /** Deepest nesting of a claim value. Default 16. */
   readonly maxClaimDepth?: number;
   readonly jwksCache?: Partial<JwksCacheOptions>;
+  /**
+   * Remote key sources shared with earlier validators (one per issuer and JWKS URI), so that a
+   * new policy snapshot keeps the JWKS caches of the issuers it keeps. Sources that this
+   * validator does not use are dropped from the pool.
+   */
+  readonly keySources?: KeySourcePool<RemoteKeySource>;
+  /** Told of every JWKS fetch's outcome, by issuer, for metrics. */
+  readonly onJwksFetch?: (issuer: string, outcome: 'ok' | 'error') => void;
 }
 
 /** A token whose signature and claims verified. Nothing here comes from an unverified token. */
@@ -95,7 +104,10 @@ function cacheOptions(given: Partial<JwksCacheOptions> | undefined): JwksCacheOp
 
 interface PreparedIssuer<Issuer> {
   readonly config: Issuer;
-  readonly keys: KeySource;
+  /** Replaced by the pooled source, when there is a pool, once the whole configuration passed. */
+  keys: KeySource;
+  /** Set for a remote JWKS: its normalized URI. */
+  readonly jwksUri?: string;
   readonly algorithms: ReadonlySet<JwsAlgorithm>;
 }
 
@@ -104,6 +116,7 @@ function prepareIssuer<Issuer extends IssuerConfig>(
   fetcher: () => JwksFetcher,
   clock: Clock,
   cache: JwksCacheOptions,
+  onFetch: ((issuer: string, outcome: 'ok' | 'error') => void) | undefined,
 ): PreparedIssuer<Issuer> {
   const { issuer } = config;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 2048) {
@@ -126,27 +139,26 @@ function prepareIssuer<Issuer extends IssuerConfig>(
   if ((config.jwksUri === undefined) === (config.jwks === undefined)) {
     throw configError('give exactly one of jwksUri and jwks', { issuer });
   }
-  let keys: KeySource;
   if (config.jwks !== undefined) {
     const parsed = parseJwks(config.jwks);
     if (!parsed || parsed.keys.length === 0)
       throw configError('jwks holds no usable verification key', { issuer });
-    keys = new StaticKeySource(new KeySet(parsed.keys));
-  } else {
-    const source = fetcher();
-    let uri: URL;
-    try {
-      uri = new URL(config.jwksUri!);
-    } catch {
-      throw configError('jwksUri is not a URL', { issuer });
-    }
-    const allowed = uri.protocol === 'https:' || (uri.protocol === 'http:' && source.allowsInsecureHttp);
-    if (!allowed || uri.username !== '' || uri.password !== '' || uri.hash !== '') {
-      throw configError('jwksUri must be an https URL without credentials or fragment', { issuer });
-    }
-    keys = new RemoteKeySource(uri, source, clock, cache);
+    return { config, keys: new StaticKeySource(new KeySet(parsed.keys)), algorithms: new Set(algorithms) };
   }
-  return { config, keys, algorithms: new Set(algorithms) };
+  const source = fetcher();
+  let uri: URL;
+  try {
+    uri = new URL(config.jwksUri!);
+  } catch {
+    throw configError('jwksUri is not a URL', { issuer });
+  }
+  const allowed = uri.protocol === 'https:' || (uri.protocol === 'http:' && source.allowsInsecureHttp);
+  if (!allowed || uri.username !== '' || uri.password !== '' || uri.hash !== '') {
+    throw configError('jwksUri must be an https URL without credentials or fragment', { issuer });
+  }
+  const report = onFetch && ((outcome: 'ok' | 'error') => onFetch(issuer, outcome));
+  const keys = new RemoteKeySource(uri, source, clock, cache, report);
+  return { config, keys, jwksUri: uri.href, algorithms: new Set(algorithms) };
 }
 
 /**
@@ -170,10 +182,22 @@ export function createJwtValidator<Issuer extends IssuerConfig>(
 
   const byIssuer = new Map<string, PreparedIssuer<Issuer>>();
   for (const config of issuers) {
-    const prepared = prepareIssuer(config, lazyFetcher, clock, cache);
+    const prepared = prepareIssuer(config, lazyFetcher, clock, cache, options.onJwksFetch);
     if (byIssuer.has(config.issuer))
       throw configError('an issuer is configured twice', { issuer: config.issuer });
     byIssuer.set(config.issuer, prepared);
+  }
+  // The pool changes only once the whole configuration is accepted: a refused one leaves it as it was.
+  const pool = options.keySources;
+  if (pool) {
+    const remote = [...byIssuer.values()].filter((prepared) => prepared.jwksUri !== undefined);
+    for (const prepared of remote) {
+      const fresh = prepared.keys as RemoteKeySource;
+      prepared.keys = pool.sourceFor(prepared.config.issuer, prepared.jwksUri!, () => fresh);
+    }
+    pool.retainOnly(
+      remote.map((prepared) => ({ issuer: prepared.config.issuer, jwksUri: prepared.jwksUri! })),
+    );
   }
 
   async function verify(token: string): Promise<VerifiedToken<Issuer>> {
