@@ -41,6 +41,8 @@ export interface OutboundResult {
   error?: string;
   /** Whether the request went over a kept-alive connection. */
   reusedConnection?: boolean;
+  /** From the request to the end of the answer; set when an answer came. */
+  durationMs?: number;
 }
 
 const HOST = /^([a-z0-9.-]{1,253})(?::(\d{1,5}))?$/;
@@ -111,6 +113,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const target = parseHost(req.headers.host);
+    const started = performance.now();
     if (!target) return fail(res, 400, 'missing or malformed Host header');
     const destination = options.resolve(target.host, target.port);
     if (!destination) return fail(res, 502, `no mesh route to ${target.host}:${target.port}`);
@@ -147,6 +150,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
           destination: destination.spiffeId,
           status: answer.statusCode ?? 502,
           reusedConnection: upstream.reusedSocket,
+          durationMs: performance.now() - started,
         }),
       );
     });
