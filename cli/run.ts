@@ -33,6 +33,14 @@ const commands: Record<string, Command> = {
     summary: 'Run the sidecar proxy (configured by LANYARD_* environment variables)',
     run: async (args, io) => (await import('./processes.ts')).runSidecar(args, io),
   },
+  inject: {
+    summary: 'Add the Lanyard sidecar to the pods of Kubernetes manifests (offline)',
+    run: async (args, io) => (await import('./inject.ts')).runInject(args, io),
+  },
+  'init-iptables': {
+    summary: "Redirect the pod's traffic through the sidecar (the injected init container)",
+    run: async (args, io) => (await import('./init-iptables.ts')).runInitIptables(args, io),
+  },
   version: {
     summary: 'Print the Lanyard version',
     run: (_args, io) => {
