@@ -12,14 +12,12 @@ import { createAppHealth } from './app-health.ts';
 import { createAppForwarder } from './app-forwarder.ts';
 import type { SidecarConfig } from './config.ts';
 import { createInboundPipeline } from './inbound.ts';
-import { createJwtValidator, createKeySourcePool, type JwtValidatorOptions } from './jwt/index.ts';
+import { createJwtValidator } from './jwt/index.ts';
 import { listenOn } from './listen.ts';
 import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
-import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
-import { createOutOfMeshForwarder, type OutOfMeshForwarder } from './out-of-mesh.ts';
+import { createSidecarMetrics } from './metrics.ts';
 import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
 import { PolicyClient } from './policy-client.ts';
-import { createServiceTokenCache } from './service-jwt.ts';
 
 export interface RunningSidecar {
   readonly spiffeId: string;
@@ -38,25 +36,11 @@ export interface SidecarDeps {
 export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Promise<RunningSidecar> {
   const log = deps.log ?? silentLogger;
   const registry = deps.registry ?? new Registry();
-  const metrics = createSidecarMetrics(registry, {
-    svidExpiresAt: () => current?.expiresAt,
-    outboundConnections: () =>
-      (live.outbound?.openConnections() ?? 0) + (live.outOfMesh?.openConnections() ?? 0),
-  });
-  // One JWKS cache per issuer and URI for the sidecar's life, not per policy snapshot.
-  const jwtOptions: JwtValidatorOptions = {
-    keySources: createKeySourcePool(),
-    onJwksFetch: (issuer, outcome) => metrics.jwksFetch(issuer, outcome),
-  };
+  const metrics = createSidecarMetrics(registry);
   let policy: WorkloadPolicy | undefined;
   let material: TlsMaterial | undefined;
   // Filled in once the first SVID is here; the rotation callback reaches them through this.
-  const live: {
-    inbound?: InboundListener;
-    outbound?: OutboundProxy;
-    outOfMesh?: OutOfMeshForwarder;
-    policyClient?: PolicyClient;
-  } = {};
+  const live: { inbound?: InboundListener; outbound?: OutboundProxy; policyClient?: PolicyClient } = {};
   const trustDomains = new Set([config.trustDomain]);
 
   const ca = new CaClient({
@@ -102,12 +86,12 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     pipeline: createInboundPipeline({
       policy: () => policy,
       normalizePath,
-      validatorFor: (issuers) => createJwtValidator(issuers, jwtOptions),
+      validatorFor: (issuers) => createJwtValidator(issuers),
     }),
     appPort: appPort ?? 0,
     onDecision: (record) => {
       metrics.record(record);
-      log.info(decisionLogFields(record), 'decision');
+      log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
     },
   });
   const inbound = createInboundListener({
@@ -117,28 +101,10 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     handle: forwarder.handle,
     onRefused: (reason) => log.warn({ reason }, 'inbound connection refused'),
   });
-  const outOfMesh = createOutOfMeshForwarder({
-    tokens: createServiceTokenCache({
-      mint: (audience) =>
-        ca.mintJwtSvid(audience).catch((error: unknown) => {
-          log.warn({ audience, error: (error as Error).message }, 'JWT-SVID mint failed');
-          throw error;
-        }),
-      clock: systemClock,
-      onMint: (outcome) => metrics.serviceTokenMint(outcome),
-    }),
-    onResult: (result) => {
-      metrics.outbound({ kind: 'out_of_mesh', ...result });
-      if (result.error) log.warn({ ...result }, 'out-of-mesh call failed');
-    },
-  });
-  live.outOfMesh = outOfMesh;
   const outbound = createOutboundProxy({
     tls: material!,
     trustDomains: () => trustDomains,
     resolve: (host, port) => config.routes.get(`${host}:${port}`),
-    outOfMesh,
-    onResult: (result) => metrics.outbound({ kind: 'mesh', ...result }),
   });
   // A client-only workload has nothing to protect inbound: no listener, nothing to bypass.
   const inboundPort =
