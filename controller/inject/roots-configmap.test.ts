@@ -29,7 +29,10 @@ describe('rootsConfigMapAction', () => {
   });
 
   it('updates ours, with the resourceVersion it read, when the roots changed or keys were added', () => {
-    for (const data of [{ 'roots.pem': ROOTS }, { 'roots.pem': ROOTS + NEXT, extra: 'x' }]) {
+    for (const data of [{ 'roots.pem': ROOTS }, { 'roots.pem': ROOTS + NEXT, extra: 'x' }] as Record<
+      string,
+      string
+    >[]) {
       const action = rootsConfigMapAction(stored({ ...managed, team: 'a' }, data), 'shop', ROOTS + NEXT);
       expect(action).toEqual({
         kind: 'update',
@@ -47,7 +50,7 @@ describe('rootsConfigMapAction', () => {
   });
 
   it('never touches a ConfigMap of that name that someone else made', () => {
-    for (const labels of [{}, { 'app.kubernetes.io/managed-by': 'Helm' }]) {
+    for (const labels of [{}, { 'app.kubernetes.io/managed-by': 'Helm' }] as Record<string, string>[]) {
       expect(rootsConfigMapAction(stored(labels, { 'roots.pem': 'mine' }), 'shop', ROOTS)).toEqual({
         kind: 'unmanaged',
       });
