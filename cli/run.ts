@@ -25,6 +25,10 @@ const commands: Record<string, Command> = {
     summary: 'Run table-driven AuthPolicy test cases',
     run: async (args, io) => (await import('./policy-test.ts')).runPolicyTest(args, io),
   },
+  status: {
+    summary: 'Report the health of the control plane in a cluster (also: kubectl lanyard status)',
+    run: async (args, io) => (await import('./status.ts')).runStatus(args, io),
+  },
   controller: {
     summary: 'Run the control plane (CA, policy stream, AuthPolicy controller) in a cluster',
     run: async (args, io) => (await import('./processes.ts')).runController(args, io),
