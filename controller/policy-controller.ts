@@ -46,6 +46,10 @@ export interface PolicyControllerOptions {
    * until the next relist. Only those policies are visited. Default 1 s.
    */
   readyRecheckMs?: number;
+  /** Told the key of every Pod change (handlers only enqueue); other reconcilers share the cache. */
+  onPodEvent?: (key: string) => void;
+  /** Told the name of every Namespace change. */
+  onNamespaceEvent?: (name: string) => void;
   log?: Logger;
   now?: () => Date;
 }
@@ -94,7 +98,10 @@ export class PolicyController {
       kubeConfig: kc,
       path: '/api/v1/pods',
       list: () => this.core.listPodForAllNamespaces(),
-      onEvent: changed,
+      onEvent: (event) => {
+        changed();
+        this.options.onPodEvent?.(event.key);
+      },
       log: this.log,
     });
     this.namespaces = new Informer<V1Namespace>({
@@ -102,7 +109,10 @@ export class PolicyController {
       kubeConfig: kc,
       path: '/api/v1/namespaces',
       list: () => this.core.listNamespace(),
-      onEvent: changed,
+      onEvent: (event) => {
+        changed();
+        this.options.onNamespaceEvent?.(event.key);
+      },
       log: this.log,
     });
     this.queue = new WorkQueue({
@@ -133,6 +143,23 @@ export class PolicyController {
 
   get current(): ClusterView | undefined {
     return this.view;
+  }
+
+  /** The cached Pod of a "namespace/name" key, for reconcilers that share this cache. */
+  pod(key: string): V1Pod | undefined {
+    return this.pods.get(key);
+  }
+
+  podList(): V1Pod[] {
+    return this.pods.list();
+  }
+
+  namespace(name: string): V1Namespace | undefined {
+    return this.namespaces.get(name);
+  }
+
+  namespaceList(): V1Namespace[] {
+    return this.namespaces.list();
   }
 
   /** Finds the pod a policy-stream caller runs in: it must run as the caller's ServiceAccount. */

@@ -1,8 +1,29 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecisionRecord } from './app-forwarder.ts';
 
-/** The sidecar's decision metrics, on the registry its process gives. */
-export function createSidecarMetrics(registry: Registry) {
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** What the sidecar's gauges read when Prometheus scrapes. */
+export interface SidecarMetricSources {
+  /** When the current X.509-SVID expires (ms since the epoch); undefined before the first one. */
+  svidExpiresAt: () => number | undefined;
+  /** Open outbound connections (mesh and out-of-mesh, in use or idle). */
+  outboundConnections: () => number;
+  now?: () => number;
+}
+
+export interface OutboundOutcome {
+  /** 'mesh' for a destination sidecar, 'out_of_mesh' for a route with a service JWT. */
+  kind: 'mesh' | 'out_of_mesh';
+  status: number;
+  /** Whether the request went over a kept-alive connection; undefined when none was made. */
+  reusedConnection?: boolean;
+  durationMs?: number;
+}
+
+/** The sidecar's metrics, on the registry its process gives. */
+export function createSidecarMetrics(registry: Registry, sources?: SidecarMetricSources) {
+  const now = sources?.now ?? Date.now;
   const decisions = new Counter({
     name: 'lanyard_sidecar_decisions_total',
     help: 'Inbound requests by decision, the reason, and the policy and rule that decided.',
@@ -11,11 +32,57 @@ export function createSidecarMetrics(registry: Registry) {
   });
   const latency = new Histogram({
     name: 'lanyard_sidecar_decision_seconds',
-    help: 'Time from request to answer headers, including the app.',
+    help: 'Inbound: time from request to answer headers, including the app.',
     labelNames: ['decision'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const outbound = new Counter({
+    name: 'lanyard_sidecar_outbound_requests_total',
+    help: 'Outbound requests by kind (mesh, out_of_mesh), status class and whether the connection was reused.',
+    labelNames: ['kind', 'status_class', 'connection'] as const,
+    registers: [registry],
+  });
+  const outboundLatency = new Histogram({
+    name: 'lanyard_sidecar_outbound_request_seconds',
+    help: 'Outbound: time from request to the end of the answer, by kind.',
+    labelNames: ['kind'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const jwksFetches = new Counter({
+    name: 'lanyard_sidecar_jwks_fetches_total',
+    help: 'JWKS fetches of end-user token issuers, by issuer and outcome (ok, error).',
+    labelNames: ['issuer', 'outcome'] as const,
+    registers: [registry],
+  });
+  const serviceTokens = new Counter({
+    name: 'lanyard_sidecar_service_token_mints_total',
+    help: 'JWT-SVIDs minted for out-of-mesh destinations, by outcome (ok, error).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  if (sources) {
+    new Gauge({
+      name: 'lanyard_sidecar_svid_expiry_seconds',
+      help: 'Seconds until the current X.509-SVID expires (negative once expired); absent before the first.',
+      registers: [registry],
+      collect() {
+        const expiresAt = sources.svidExpiresAt();
+        if (expiresAt === undefined) this.reset();
+        else this.set((expiresAt - now()) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'lanyard_sidecar_outbound_connections',
+      help: 'Open outbound connections (mesh and out-of-mesh, in use or idle).',
+      registers: [registry],
+      collect() {
+        this.set(sources.outboundConnections());
+      },
+    });
+  }
+
   return {
     record(record: DecisionRecord): void {
       decisions.inc({
@@ -27,5 +94,44 @@ export function createSidecarMetrics(registry: Registry) {
       });
       latency.observe({ decision: record.decision }, record.latencyMs / 1000);
     },
+    outbound(outcome: OutboundOutcome): void {
+      const connection =
+        outcome.reusedConnection === undefined ? 'none' : outcome.reusedConnection ? 'reused' : 'new';
+      outbound.inc({
+        kind: outcome.kind,
+        status_class: `${Math.floor(outcome.status / 100)}xx`,
+        connection,
+      });
+      if (outcome.durationMs !== undefined) {
+        outboundLatency.observe({ kind: outcome.kind }, outcome.durationMs / 1000);
+      }
+    },
+    jwksFetch(issuer: string, outcome: 'ok' | 'error'): void {
+      jwksFetches.inc({ issuer, outcome });
+    },
+    serviceTokenMint(outcome: 'ok' | 'error'): void {
+      serviceTokens.inc({ outcome });
+    },
+  };
+}
+
+/**
+ * The JSON fields of one decision log line: every field named here and nothing else (so no
+ * header, token or claim can slip in), with `policy` and `rule` always present (null when no
+ * rule decided, e.g. the mesh default or an invalid token) so that every deny says what denied it.
+ */
+export function decisionLogFields(record: DecisionRecord): Record<string, unknown> {
+  return {
+    decision: record.decision,
+    status: record.status,
+    reason: record.reason,
+    policy: record.policy ?? null,
+    rule: record.rule ?? null,
+    ...(record.dryRun ? { dryRun: { ...record.dryRun } } : {}),
+    peer: record.peer ?? null,
+    user: record.user ?? null,
+    method: record.method,
+    path: record.path,
+    latencyMs: Math.round(record.latencyMs * 1000) / 1000,
   };
 }

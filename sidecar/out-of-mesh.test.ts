@@ -146,7 +146,12 @@ describe('out-of-mesh forwarding', () => {
     });
     expect(seen[0]!.headers['x-lanyard-user']).toBeUndefined();
     expect(results).toEqual([
-      { destination: `127.0.0.1:${upstreamPort}`, status: 200, reusedConnection: false },
+      {
+        destination: `127.0.0.1:${upstreamPort}`,
+        status: 200,
+        reusedConnection: false,
+        durationMs: expect.any(Number),
+      },
     ]);
   });
 

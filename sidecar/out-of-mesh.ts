@@ -80,6 +80,7 @@ export interface OutOfMeshResult {
   status: number;
   error?: string;
   reusedConnection?: boolean;
+  durationMs?: number;
 }
 
 export interface OutOfMeshOptions {
@@ -138,6 +139,7 @@ export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshFo
 
   return {
     forward(req, res, route, headers) {
+      const started = performance.now();
       const { audience, host, port, transport } = route.outOfMesh;
       const destination = `${host}:${port}`;
       if (headers.authorization !== undefined) {
@@ -180,6 +182,7 @@ export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshFo
                 destination,
                 status: reply.statusCode ?? 502,
                 reusedConnection: upstream.reusedSocket,
+                durationMs: performance.now() - started,
               }),
             );
           });
