@@ -3,7 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { x509 } from './x509-provider.ts';
 import { webcrypto } from 'node:crypto';
 import { parseCsr } from './csr.ts';
-import { issueLeaf } from './issue.ts';
+import { issueLeaf, probeSigner } from './issue.ts';
+import { constantExtensions, type LeafTemplate } from './leaf-template.ts';
+import { sequence, TAG, tlv } from './der.ts';
 import type { Signer } from './signer.ts';
 import { DEFAULT_TTL_POLICY, ttlPolicy } from './ttl.ts';
 import type { AuthorityMaterial } from './authority.ts';
@@ -128,5 +130,34 @@ describe('issueLeaf', () => {
     );
     expect(out).toMatch(/OK/);
     await expect(opensslVerify(pem(leaf.der), [withIntermediate.material.rootPem], [])).rejects.toThrow();
+  });
+});
+
+describe('probeSigner (runs in loadSigner)', () => {
+  const withTemplate = (changes: Partial<LeafTemplate>): Signer => {
+    const template = { ...signer.template, ...changes };
+    return { ...signer, template, constantExtensions: constantExtensions(template) };
+  };
+  const probeRefused = (probe: string): unknown =>
+    expect.objectContaining({ code: 'ERR_CA_KEY_MATERIAL_INVALID', detail: { probe } });
+
+  it('accepts the template of a generated CA', () => {
+    expect(() => probeSigner(signer)).not.toThrow();
+  });
+
+  it('refuses a template whose authority key id is not the signer key id: the native issuer check fails', () => {
+    expect(signer.template.authorityKeyId).toBeDefined();
+    const broken = withTemplate({ authorityKeyId: Buffer.alloc(20, 7) });
+    expect(() => probeSigner(broken)).toThrow(probeRefused('issuer'));
+  });
+
+  it('refuses a template whose issuer is not an X.509 Name: the native parser refuses the leaf', () => {
+    const broken = withTemplate({ issuerName: sequence(tlv(TAG.INTEGER, Buffer.of(1))) });
+    expect(() => probeSigner(broken)).toThrow(probeRefused('parse'));
+  });
+
+  it('refuses a template whose algorithm does not match its digest: the leaf check fails', () => {
+    const broken = withTemplate({ hash: 'sha384' });
+    expect(() => probeSigner(broken)).toThrow(probeRefused('leaf-check'));
   });
 });
