@@ -3,7 +3,7 @@
 // other gets the pipeline's status. Every request ends in exactly one DecisionRecord.
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fromRawHeaders, HOP_BY_HOP_HEADERS, type HeaderList } from './headers.ts';
-import type { InboundPipeline } from './inbound.ts';
+import type { InboundOutcome, InboundPipeline } from './inbound.ts';
 import type { PeerVerdict } from '../lib/peer.ts';
 
 export interface DecisionRecord {
@@ -44,9 +44,66 @@ function toOutgoing(headers: HeaderList): Record<string, string | string[]> {
   return out;
 }
 
-function hostOf(req: IncomingMessage): string {
-  const host = (req.headers.host ?? '').toLowerCase();
-  return host.replace(/:\d+$/, '').replace(/\.$/, '');
+/** A Host or :authority value as the pipeline matches it: lowercase, no port, no final dot. */
+export function hostOnly(value: string | undefined): string {
+  return (value ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+}
+
+/** The path to record for a refused request: the raw target without its query, bounded. */
+export function refusedPath(url: string | undefined): string {
+  return (url ?? '').split('?')[0]!.slice(0, 256);
+}
+
+/** The record of one request that the pipeline decided: who, what, which policy and rule, how long. */
+export function decisionRecord(fields: {
+  peer: string | undefined;
+  method: string;
+  outcome: InboundOutcome;
+  status: number;
+  reason: string;
+  path: string;
+  latencyMs: number;
+}): DecisionRecord {
+  const { outcome } = fields;
+  const decision = outcome.decision;
+  return {
+    peer: fields.peer,
+    user: outcome.user,
+    method: fields.method,
+    path: fields.path,
+    status: fields.status,
+    decision: outcome.kind === 'forward' ? 'ALLOW' : 'DENY',
+    reason: fields.reason,
+    policy: decision?.decidedBy
+      ? `${decision.decidedBy.policy.namespace}/${decision.decidedBy.policy.name}`
+      : undefined,
+    rule: decision?.decidedBy?.rule,
+    dryRun: decision?.dryRun && {
+      decision: decision.dryRun.decision,
+      policy: decision.dryRun.decidedBy?.policy.name,
+      rule: decision.dryRun.decidedBy?.rule,
+    },
+    latencyMs: fields.latencyMs,
+  };
+}
+
+/** The record of a request the pipeline failed on: it fails closed, so this is a refusal. */
+export function internalErrorRecord(
+  peer: string | undefined,
+  method: string,
+  url: string | undefined,
+  latencyMs: number,
+): DecisionRecord {
+  return {
+    peer,
+    user: undefined,
+    method,
+    path: refusedPath(url),
+    status: 500,
+    decision: 'DENY',
+    reason: 'INTERNAL_ERROR',
+    latencyMs,
+  };
 }
 
 export function createAppForwarder(options: AppForwarderOptions) {
@@ -61,43 +118,30 @@ export function createAppForwarder(options: AppForwarderOptions) {
       .decide({
         method: req.method ?? 'GET',
         url: req.url ?? '/',
-        host: hostOf(req),
+        host: hostOnly(req.headers.host),
         port: options.appPort,
         headers: fromRawHeaders(req.rawHeaders),
         peer: peerId,
       })
       .then((outcome) => {
-        const base = {
-          peer: peerId,
-          method: req.method ?? 'GET',
-          decision: outcome.decision,
-        };
-        const record = (status: number, reason: string, path: string, user: string | undefined) =>
-          options.onDecision({
-            peer: base.peer,
-            user,
-            method: base.method,
-            path,
-            status,
-            decision: outcome.kind === 'forward' ? 'ALLOW' : 'DENY',
-            reason,
-            policy: base.decision?.decidedBy
-              ? `${base.decision.decidedBy.policy.namespace}/${base.decision.decidedBy.policy.name}`
-              : undefined,
-            rule: base.decision?.decidedBy?.rule,
-            dryRun: base.decision?.dryRun && {
-              decision: base.decision.dryRun.decision,
-              policy: base.decision.dryRun.decidedBy?.policy.name,
-              rule: base.decision.dryRun.decidedBy?.rule,
-            },
-            latencyMs: now() - started,
-          });
+        const record = (status: number, reason: string, path: string) =>
+          options.onDecision(
+            decisionRecord({
+              peer: peerId,
+              method: req.method ?? 'GET',
+              outcome,
+              status,
+              reason,
+              path,
+              latencyMs: now() - started,
+            }),
+          );
 
         if (outcome.kind === 'reject') {
           req.resume();
           res.writeHead(outcome.status, { ...outcome.headers, 'content-type': 'text/plain; charset=utf-8' });
           res.end(`${outcome.message}\n`);
-          record(outcome.status, outcome.reason, (req.url ?? '').split('?')[0]!.slice(0, 256), outcome.user);
+          record(outcome.status, outcome.reason, refusedPath(req.url));
           return;
         }
         const upstream = request({
@@ -113,14 +157,14 @@ export function createAppForwarder(options: AppForwarderOptions) {
         upstream.on('response', (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
-          record(answer.statusCode ?? 502, outcome.decision.reason, path, outcome.user);
+          record(answer.statusCode ?? 502, outcome.decision.reason, path);
         });
         upstream.on('timeout', () => upstream.destroy(new Error('app timed out')));
         upstream.on('error', () => {
           if (!res.headersSent) {
             res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
             res.end('app unavailable\n');
-            record(502, 'APP_UNAVAILABLE', path, outcome.user);
+            record(502, 'APP_UNAVAILABLE', path);
           } else {
             res.destroy();
           }
@@ -133,16 +177,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
           res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
           res.end('internal error\n');
         }
-        options.onDecision({
-          peer: peerId,
-          user: undefined,
-          method: req.method ?? 'GET',
-          path: (req.url ?? '').split('?')[0]!.slice(0, 256),
-          status: 500,
-          decision: 'DENY',
-          reason: 'INTERNAL_ERROR',
-          latencyMs: now() - started,
-        });
+        options.onDecision(internalErrorRecord(peerId, req.method ?? 'GET', req.url, now() - started));
       });
   };
 

@@ -50,6 +50,12 @@ export type InboundOutcome =
       /** Detail for logs and metrics (an error code or a reason). */
       reason: string;
       user?: string;
+      /**
+       * No rule allowed the request, it carried no end-user token, and the workload accepts
+       * tokens: a token might have changed the answer. HTTP keeps its 403; gRPC says
+       * UNAUTHENTICATED rather than PERMISSION_DENIED.
+       */
+      tokenMissing?: boolean;
     };
 
 /** A policy's token issuer in the validator's shape (the CRD carries an inline JWKS as JSON text). */
@@ -257,6 +263,9 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
           decision,
           reason: decision.reason,
           user,
+          ...(decision.reason === 'NO_ALLOW_MATCH' &&
+            found.token === undefined &&
+            issuers.length > 0 && { tokenMissing: true }),
         };
       }
 

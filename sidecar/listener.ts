@@ -1,11 +1,19 @@
 // The inbound listener: one port that speaks mTLS, and, while the workload's policy is
 // PERMISSIVE, plaintext HTTP too. The first byte tells them apart (a TLS record starts 0x16).
-// Certificates rotate through setSecureContext: new handshakes get the new SVID, open
-// connections keep theirs, none is dropped.
+// Over TLS, ALPN picks HTTP/2 or HTTP/1.1; in plaintext, the HTTP/2 preface (prior knowledge,
+// "h2c") does. Certificates rotate through setSecureContext: new handshakes get the new SVID,
+// open connections keep theirs, none is dropped.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttp2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { verifyPeer, type PeerVerdict } from '../lib/peer.ts';
+import { guardSessionHeaders, http1HeaderDeadline, sniffPreface } from './http2-front.ts';
 import { listenOn } from './listen.ts';
 
 export interface TlsMaterial {
@@ -23,6 +31,15 @@ export interface ListenerOptions {
   mtlsMode: () => 'STRICT' | 'PERMISSIVE';
   /** Handles a request; `peer` is undefined for plaintext. */
   handle: (request: IncomingMessage, response: ServerResponse, peer: PeerVerdict | undefined) => void;
+  /** Handles an HTTP/2 stream. Without it, the listener speaks HTTP/1.1 only. */
+  handleStream?: (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: readonly string[],
+    peer: PeerVerdict | undefined,
+  ) => void;
+  /** HTTP/2 bounds per connection. */
+  http2?: Http2Limits;
   /** Bounds: a client that sends nothing is cut off. Defaults 10 s and 60 s. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -30,6 +47,31 @@ export interface ListenerOptions {
   headersTimeoutMs?: number;
   /** Called when a connection is refused, with the reason (for counters and logs). */
   onRefused?: (reason: string) => void;
+}
+
+export interface Http2Limits {
+  /** Streams open at once; more are refused with REFUSED_STREAM. Default 100. */
+  maxConcurrentStreams?: number;
+  /** Bytes of one header list (HPACK-decoded, as RFC 9113 counts it). Default 32 KiB, as HTTP/1.1. */
+  maxHeaderListSize?: number;
+}
+
+/** Node's HTTP/2 server options for one listener: every per-connection resource bounded. */
+export function http2ServerOptions(limits: Http2Limits = {}) {
+  return {
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams ?? 100,
+      maxHeaderListSize: limits.maxHeaderListSize ?? 32 * 1024,
+      enablePush: false,
+    },
+    maxHeaderListPairs: 128,
+    // SETTINGS entries a peer may send in one frame, and MiB of buffered frames per session.
+    maxSettings: 32,
+    maxSessionMemory: 10,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    maxOutstandingPings: 10,
+  };
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -64,17 +106,6 @@ export function createInboundListener(options: ListenerOptions): InboundListener
   };
 
   const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
-  // This HTTP server never listens itself (connections are handed to it), so Node's own header
-  // and request timeouts never run: each connection gets a deadline for its next request's
-  // headers instead, armed on arrival and after each response, cleared when headers are in.
-  const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
-  const armHeaderDeadline = (socket: Socket) => {
-    clearTimeout(headerDeadlines.get(socket));
-    const timer = setTimeout(() => socket.destroy(), headersTimeoutMs);
-    timer.unref();
-    headerDeadlines.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
-  };
   // Open connections and their requests in flight, so that close() can drain them.
   const inFlight = new Map<Socket, number>();
   let draining = false;
@@ -85,10 +116,8 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     { maxHeaderSize: 32 * 1024, keepAliveTimeout: idleTimeoutMs },
     (request, response) => {
       const socket = request.socket;
-      clearTimeout(headerDeadlines.get(socket));
       inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
       if (draining) response.setHeader('connection', 'close');
-      response.once('finish', () => armHeaderDeadline(socket));
       response.once('close', () => {
         inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
         settle(socket);
@@ -97,6 +126,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     },
   );
   http.setTimeout(idleTimeoutMs); // a connection silent this long is closed
+  const armHeaderDeadline = http1HeaderDeadline(http, headersTimeoutMs);
   const serveHttp = (socket: Socket) => {
     inFlight.set(socket, 0);
     socket.once('close', () => inFlight.delete(socket));
@@ -104,11 +134,47 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     http.emit('connection', socket);
   };
 
+  // HTTP/2 sessions, each with the peer of its connection, so that streams know their caller
+  // and close() can drain them. The server creates a session synchronously in 'connection'.
+  const handleStream = options.handleStream;
+  const sessions = new Map<ServerHttp2Session, { peer: PeerVerdict | undefined }>();
+  let connecting: { peer: PeerVerdict | undefined } | undefined;
+  const h2 = handleStream && createHttp2Server(http2ServerOptions(options.http2));
+  if (h2 && handleStream) {
+    h2.setTimeout(idleTimeoutMs); // a session silent this long is closed
+    h2.on('session', (session) => {
+      if (!connecting) return session.destroy(); // not handed over by serveHttp2: no known peer
+      sessions.set(session, connecting);
+      session.once('close', () => sessions.delete(session));
+      session.on('error', () => undefined); // a broken connection only ends its own session
+      guardSessionHeaders(session, headersTimeoutMs);
+      if (draining) session.close();
+    });
+    // Node passes the raw header list fourth (duplicates kept; @types/node omits it).
+    h2.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+        const context = sessions.get(stream.session as ServerHttp2Session);
+        if (!context) return stream.close();
+        handleStream(stream, headers, rawHeaders, context.peer);
+      },
+    );
+  }
+  const serveHttp2 = (socket: Socket, peer: PeerVerdict | undefined) => {
+    connecting = { peer };
+    try {
+      h2!.emit('connection', socket);
+    } finally {
+      connecting = undefined;
+    }
+  };
+
   const tls = createTlsServer({
     ...secureContextOptions(options.tls),
     requestCert: true,
     rejectUnauthorized: true, // the chain must verify against the bundle
     handshakeTimeout: handshakeTimeoutMs,
+    ALPNProtocols: h2 ? ['h2', 'http/1.1'] : ['http/1.1'],
   });
   tls.on('secureConnection', (socket: TLSSocket) => {
     const raw = socket.getPeerX509Certificate();
@@ -118,6 +184,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
       role: 'client',
     });
     if (!verdict.ok) return refuse(socket, verdict.reason);
+    if (h2 && socket.alpnProtocol === 'h2') return serveHttp2(socket, verdict);
     peerOf.set(socket, verdict);
     serveHttp(socket);
   });
@@ -133,11 +200,23 @@ export function createInboundListener(options: ListenerOptions): InboundListener
       }
       // TLSSocket and the HTTP parser both take over bytes still buffered on the socket.
       socket.unshift(first);
-      socket.setTimeout(0);
       if (first[0] === TLS_HANDSHAKE) {
+        socket.setTimeout(0);
         tls.emit('connection', socket);
       } else if (options.mtlsMode() === 'PERMISSIVE') {
-        serveHttp(socket);
+        if (!h2) {
+          socket.setTimeout(0);
+          return serveHttp(socket);
+        }
+        sniffPreface(socket, (protocol) => {
+          if (protocol === undefined) {
+            socket.destroy();
+          } else {
+            socket.setTimeout(0);
+            if (protocol === 'h2') serveHttp2(socket, undefined);
+            else serveHttp(socket);
+          }
+        });
       } else {
         refuse(socket, 'plaintext connection while mTLS is STRICT');
       }
@@ -152,10 +231,13 @@ export function createInboundListener(options: ListenerOptions): InboundListener
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of inFlight.keys()) settle(socket);
+      // GOAWAY: the streams open now finish, no new one starts.
+      for (const session of sessions.keys()) session.close();
       const deadline = Date.now() + graceMs;
-      while (inFlight.size > 0 && Date.now() < deadline)
+      while ((inFlight.size > 0 || sessions.size > 0) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 20));
       for (const socket of inFlight.keys()) socket.destroy();
+      for (const session of sessions.keys()) session.destroy();
       await closed;
     },
   };

@@ -3,12 +3,15 @@
 // the server presents exactly the SPIFFE ID expected for that destination, and reuses
 // connections. The user's Authorization header travels on unchanged; identity headers the
 // app may have copied from an inbound request are dropped (the next hop sets its own).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
+import type { Server } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { verifyPeer } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX } from './headers.ts';
+import { createPlaintextFront, http1HeaderDeadline } from './http2-front.ts';
+import { createHttp2Outbound } from './http2-outbound.ts';
 import { listenOn } from './listen.ts';
 import type { TlsMaterial } from './listener.ts';
 import { isOutOfMesh, type OutboundRoute, type OutOfMeshForwarder } from './out-of-mesh.ts';
@@ -162,16 +165,26 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     req.pipe(upstream);
   };
 
-  const server = createServer(
-    { requestTimeout: 60_000, headersTimeout: 15_000, maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 },
-    handle,
-  );
+  // One port, both protocols: HTTP/1.1 here, h2c (gRPC clients) in http2-outbound.ts. The
+  // front hands connections over, so the header deadline and idle timeout are set here.
+  const http1 = createServer({ maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 }, handle);
+  http1.setTimeout(60_000);
+  http1.on('connection', http1HeaderDeadline(http1, 15_000));
+  const h2 = createHttp2Outbound({
+    tls: () => material,
+    trustDomains: options.trustDomains,
+    resolve: options.resolve,
+    onResult: options.onResult,
+  });
+  const front = createPlaintextFront({ http1, http2: h2.server, sniffTimeoutMs: 15_000 });
+  const server = front.server;
 
   return {
     server,
     listen: (port, host = '127.0.0.1') => listenOn(server, port, host),
     rotate: (next) => {
       material = next;
+      h2.rotate();
       // New agents carry the new SVID; the old ones finish their requests and are closed.
       const old = [...agents.values()];
       agents.clear();
@@ -185,7 +198,8 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
       new Promise((resolve) => {
         options.outOfMesh?.close();
         for (const agent of agents.values()) agent.destroy();
-        server.closeAllConnections();
+        h2.close();
+        front.destroyAll();
         server.close(() => resolve());
       }),
   };

@@ -9,8 +9,9 @@ import { normalizePath } from '../lib/path.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { createAdminServer } from './admin.ts';
 import { createAppHealth } from './app-health.ts';
-import { createAppForwarder } from './app-forwarder.ts';
+import { createAppForwarder, type DecisionRecord } from './app-forwarder.ts';
 import type { SidecarConfig } from './config.ts';
+import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
 import { createJwtValidator } from './jwt/index.ts';
 import { listenOn } from './listen.ts';
@@ -82,23 +83,24 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
 
   const svid = await ca.start();
   const appPort = config.appPort;
-  const forwarder = createAppForwarder({
-    pipeline: createInboundPipeline({
-      policy: () => policy,
-      normalizePath,
-      validatorFor: (issuers) => createJwtValidator(issuers),
-    }),
-    appPort: appPort ?? 0,
-    onDecision: (record) => {
-      metrics.record(record);
-      log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
-    },
+  // One pipeline for both protocols: an HTTP/2 stream is decided exactly as an HTTP/1.1 request.
+  const pipeline = createInboundPipeline({
+    policy: () => policy,
+    normalizePath,
+    validatorFor: (issuers) => createJwtValidator(issuers),
   });
+  const onDecision = (record: DecisionRecord) => {
+    metrics.record(record);
+    log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
+  };
+  const forwarder = createAppForwarder({ pipeline, appPort: appPort ?? 0, onDecision });
+  const http2Forwarder = createHttp2Forwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const inbound = createInboundListener({
     tls: material!,
     trustDomains: () => trustDomains,
     mtlsMode: () => policy?.mtls ?? 'STRICT',
     handle: forwarder.handle,
+    handleStream: http2Forwarder.handleStream,
     onRefused: (reason) => log.warn({ reason }, 'inbound connection refused'),
   });
   const outbound = createOutboundProxy({
@@ -137,6 +139,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
       policyClient?.stop();
       ca.stop();
       forwarder.close();
+      http2Forwarder.close();
       await Promise.all([
         inbound?.close(),
         outbound?.close(),
