@@ -5,8 +5,8 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 /** What the sidecar's gauges read when Prometheus scrapes. */
 export interface SidecarMetricSources {
-  /** When the current X.509-SVID expires (ms since the epoch); undefined before the first one. */
-  svidExpiresAt: () => number | undefined;
+  /** The current X.509-SVID (expiry in ms since the epoch); undefined before the first one. */
+  svid: () => { spiffeId: string; expiresAt: number } | undefined;
   /** Open outbound connections (mesh and out-of-mesh, in use or idle). */
   outboundConnections: () => number;
   now?: () => number;
@@ -66,11 +66,12 @@ export function createSidecarMetrics(registry: Registry, sources?: SidecarMetric
     new Gauge({
       name: 'lanyard_sidecar_svid_expiry_seconds',
       help: 'Seconds until the current X.509-SVID expires (negative once expired); absent before the first.',
+      labelNames: ['spiffe_id'] as const,
       registers: [registry],
       collect() {
-        const expiresAt = sources.svidExpiresAt();
-        if (expiresAt === undefined) this.reset();
-        else this.set((expiresAt - now()) / 1000);
+        this.reset();
+        const svid = sources.svid();
+        if (svid) this.set({ spiffe_id: svid.spiffeId }, (svid.expiresAt - now()) / 1000);
       },
     });
     new Gauge({

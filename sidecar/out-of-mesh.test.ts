@@ -145,14 +145,13 @@ describe('out-of-mesh forwarding', () => {
       headers: { authorization: 'Bearer svc.jwt.token', host: `127.0.0.1:${upstreamPort}`, cookie: 'a=1' },
     });
     expect(seen[0]!.headers['x-lanyard-user']).toBeUndefined();
-    expect(results).toEqual([
-      {
-        destination: `127.0.0.1:${upstreamPort}`,
-        status: 200,
-        reusedConnection: false,
-        durationMs: expect.any(Number),
-      },
-    ]);
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({
+      destination: `127.0.0.1:${upstreamPort}`,
+      status: 200,
+      reusedConnection: false,
+    });
+    expect(results[0]!.durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it('refuses a request that already carries Authorization, without minting or connecting', async () => {

@@ -13,12 +13,14 @@ import { createAppForwarder, type DecisionRecord } from './app-forwarder.ts';
 import type { SidecarConfig } from './config.ts';
 import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
-import { createJwtValidator } from './jwt/index.ts';
+import { createJwtValidator, createKeySourcePool, type JwtValidatorOptions } from './jwt/index.ts';
 import { listenOn } from './listen.ts';
 import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
-import { createSidecarMetrics } from './metrics.ts';
+import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
+import { createOutOfMeshForwarder, type OutOfMeshForwarder } from './out-of-mesh.ts';
 import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
 import { PolicyClient } from './policy-client.ts';
+import { createServiceTokenCache } from './service-jwt.ts';
 
 export interface RunningSidecar {
   readonly spiffeId: string;
@@ -37,11 +39,25 @@ export interface SidecarDeps {
 export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Promise<RunningSidecar> {
   const log = deps.log ?? silentLogger;
   const registry = deps.registry ?? new Registry();
-  const metrics = createSidecarMetrics(registry);
+  const metrics = createSidecarMetrics(registry, {
+    svid: () => current,
+    outboundConnections: () =>
+      (live.outbound?.openConnections() ?? 0) + (live.outOfMesh?.openConnections() ?? 0),
+  });
+  // One JWKS cache per issuer and URI for the sidecar's life, not per policy snapshot.
+  const jwtOptions: JwtValidatorOptions = {
+    keySources: createKeySourcePool(),
+    onJwksFetch: (issuer, outcome) => metrics.jwksFetch(issuer, outcome),
+  };
   let policy: WorkloadPolicy | undefined;
   let material: TlsMaterial | undefined;
   // Filled in once the first SVID is here; the rotation callback reaches them through this.
-  const live: { inbound?: InboundListener; outbound?: OutboundProxy; policyClient?: PolicyClient } = {};
+  const live: {
+    inbound?: InboundListener;
+    outbound?: OutboundProxy;
+    outOfMesh?: OutOfMeshForwarder;
+    policyClient?: PolicyClient;
+  } = {};
   const trustDomains = new Set([config.trustDomain]);
 
   const ca = new CaClient({
@@ -87,11 +103,11 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   const pipeline = createInboundPipeline({
     policy: () => policy,
     normalizePath,
-    validatorFor: (issuers) => createJwtValidator(issuers),
+    validatorFor: (issuers) => createJwtValidator(issuers, jwtOptions),
   });
   const onDecision = (record: DecisionRecord) => {
     metrics.record(record);
-    log.info({ ...record, latencyMs: Math.round(record.latencyMs * 1000) / 1000 }, 'decision');
+    log.info(decisionLogFields(record), 'decision');
   };
   const forwarder = createAppForwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const http2Forwarder = createHttp2Forwarder({ pipeline, appPort: appPort ?? 0, onDecision });
@@ -103,10 +119,28 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     handleStream: http2Forwarder.handleStream,
     onRefused: (reason) => log.warn({ reason }, 'inbound connection refused'),
   });
+  const outOfMesh = createOutOfMeshForwarder({
+    tokens: createServiceTokenCache({
+      mint: (audience) =>
+        ca.mintJwtSvid(audience).catch((error: unknown) => {
+          log.warn({ audience, error: (error as Error).message }, 'JWT-SVID mint failed');
+          throw error;
+        }),
+      clock: systemClock,
+      onMint: (outcome) => metrics.serviceTokenMint(outcome),
+    }),
+    onResult: (result) => {
+      metrics.outbound({ kind: 'out_of_mesh', ...result });
+      if (result.error) log.warn({ ...result }, 'out-of-mesh call failed');
+    },
+  });
+  live.outOfMesh = outOfMesh;
   const outbound = createOutboundProxy({
     tls: material!,
     trustDomains: () => trustDomains,
     resolve: (host, port) => config.routes.get(`${host}:${port}`),
+    outOfMesh,
+    onResult: (result) => metrics.outbound({ kind: 'mesh', ...result }),
   });
   // A client-only workload has nothing to protect inbound: no listener, nothing to bypass.
   const inboundPort =
