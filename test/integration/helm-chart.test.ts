@@ -1,6 +1,8 @@
 // The charts with the pinned helm: lint, template (defaults, HA overlay, refused values), then
 // install, upgrade and uninstall against the real API server. No kubelet runs, so the controller
-// pods never start: the test checks the objects, not a rollout.
+// pods never start: the test checks the objects, not a rollout, and plays the controller where
+// the chart must cooperate with it (the webhook's caBundle). The golden files of every value set
+// are checked by test/unit/charts-golden.test.ts with the same pinned helm.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +69,11 @@ function deploymentSpec(objects: KubeObject[]) {
     template: {
       spec: {
         affinity?: { podAntiAffinity?: Record<string, unknown> };
-        containers: { env: { name: string; value?: string }[]; securityContext: Record<string, unknown> }[];
+        containers: {
+          env: { name: string; value?: string }[];
+          ports: Record<string, unknown>[];
+          securityContext: Record<string, unknown>;
+        }[];
       };
     };
   };
@@ -76,6 +82,57 @@ function deploymentSpec(objects: KubeObject[]) {
 async function exists(ref: string, ns?: string): Promise<boolean> {
   const out = await kubectl(['get', ref, '--ignore-not-found', '-o', 'name', ...(ns ? ['-n', ns] : [])]);
   return out.trim() !== '';
+}
+
+/** The ClusterRole rules the contract lists (injection on, eviction off), as the API server stores them. */
+const CLUSTER_RULES = [
+  { apiGroups: ['lanyard.dev'], resources: ['authpolicies'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['lanyard.dev'], resources: ['authpolicies/status'], verbs: ['update'] },
+  { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
+  {
+    apiGroups: ['admissionregistration.k8s.io'],
+    resources: ['mutatingwebhookconfigurations'],
+    resourceNames: ['lanyard-injector'],
+    verbs: ['get', 'patch'],
+  },
+];
+
+async function clusterRoleRules(): Promise<unknown[]> {
+  return (
+    JSON.parse(await kubectl(['get', 'clusterrole', `lanyard-controller-${namespace}`, '-o', 'json'])) as {
+      rules: unknown[];
+    }
+  ).rules;
+}
+
+/** Whether the controller's ServiceAccount may do something, as the API server's authorizer says. */
+async function can(...args: string[]): Promise<boolean> {
+  const out = await kubectl([
+    'auth',
+    'can-i',
+    `--as=system:serviceaccount:${namespace}:lanyard-controller`,
+    ...args,
+  ]).catch((error: Error) => error.message);
+  return out.trim().endsWith('yes');
+}
+
+interface WebhookConfiguration {
+  webhooks: {
+    name: string;
+    failurePolicy: string;
+    timeoutSeconds: number;
+    clientConfig: { service?: Record<string, unknown>; caBundle?: string };
+    namespaceSelector: { matchExpressions: unknown[] };
+  }[];
+}
+
+async function webhookConfiguration(): Promise<WebhookConfiguration> {
+  return JSON.parse(
+    await kubectl(['get', 'mutatingwebhookconfiguration', 'lanyard-injector', '-o', 'json']),
+  ) as WebhookConfiguration;
 }
 
 describe('charts, offline', () => {
@@ -90,9 +147,11 @@ describe('charts, offline', () => {
       'ClusterRole',
       'ClusterRoleBinding',
       'Deployment',
+      'MutatingWebhookConfiguration',
       'PodDisruptionBudget',
       'Role',
       'RoleBinding',
+      'Service',
       'Service',
       'ServiceAccount',
     ]);
@@ -107,15 +166,46 @@ describe('charts, offline', () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
     });
-    expect(container.env.map((e) => e.name)).toEqual([
-      'POD_NAME',
-      'POD_NAMESPACE',
-      'LANYARD_TRUST_DOMAIN',
-      'LANYARD_DEFAULT_ACTION',
-      'LANYARD_GRPC_PORT',
-      'LANYARD_ROOT_NAMESPACE',
+    expect(Object.fromEntries(container.env.map((e) => [e.name, e.value]))).toEqual({
+      POD_NAME: undefined,
+      POD_NAMESPACE: undefined,
+      LANYARD_TRUST_DOMAIN: 'cluster.local',
+      LANYARD_DEFAULT_ACTION: 'ALLOW',
+      LANYARD_GRPC_PORT: '15012',
+      LANYARD_ROOT_NAMESPACE: 'lanyard-system',
+      LANYARD_SVID_TTL: '1h',
+      LANYARD_SVID_MIN_TTL: '5m',
+      LANYARD_SVID_MAX_TTL: '24h',
+      LANYARD_JWT_SVID_TTL: '5m',
+      LANYARD_WEBHOOK_PORT: '15017',
+      LANYARD_WEBHOOK_CONFIG_NAME: 'lanyard-injector',
+      LANYARD_WEBHOOK_SERVICE: 'lanyard-webhook',
+      LANYARD_SIDECAR_IMAGE: 'ghcr.io/lanyard/lanyard:0.1.0',
+      LANYARD_SIDECAR_IMAGE_PULL_POLICY: 'IfNotPresent',
+      LANYARD_CONTROL_PLANE_ADDRESS: 'lanyard-controller.lanyard-system.svc:15012',
+      LANYARD_INJECT_REWRITE_PROBES: 'true',
+      LANYARD_EVICT_PODS_WITHOUT_SIDECAR: 'false',
+    });
+    expect(container.ports).toEqual([
+      { name: 'grpc', containerPort: 15012, protocol: 'TCP' },
+      { name: 'webhook', containerPort: 15017, protocol: 'TCP' },
     ]);
-    expect(container.env.find((e) => e.name === 'LANYARD_ROOT_NAMESPACE')?.value).toBe('lanyard-system');
+    const webhookService = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'lanyard-webhook');
+    expect(webhookService?.spec?.ports).toEqual([
+      { name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' },
+    ]);
+  });
+
+  it('render no webhook, and tell the controller to host none, with injection disabled', async () => {
+    const objects = await template('--set', 'injection.enabled=false');
+    expect(objects.map((o) => o.kind)).not.toContain('MutatingWebhookConfiguration');
+    expect(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).toEqual([
+      'lanyard-controller',
+    ]);
+    const container = deploymentSpec(objects).template.spec.containers[0]!;
+    expect(container.env.find((e) => e.name === 'LANYARD_WEBHOOK_PORT')?.value).toBe('0');
+    expect(container.env.map((e) => e.name)).not.toContain('LANYARD_SIDECAR_IMAGE');
+    expect(container.ports).toEqual([{ name: 'grpc', containerPort: 15012, protocol: 'TCP' }]);
   });
 
   it('render 3 replicas with required anti-affinity from values-ha.yaml', async () => {
@@ -134,16 +224,71 @@ describe('charts, offline', () => {
     expect(kinds).toContain('NetworkPolicy');
   });
 
+  it('let the API server reach the webhook port through the NetworkPolicy', async () => {
+    const objects = await template(
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.0/24',
+    );
+    const policy = objects.find((o) => o.kind === 'NetworkPolicy');
+    expect(policy?.spec?.ingress).toEqual([
+      { ports: [{ port: 15012, protocol: 'TCP' }] },
+      { ports: [{ port: 15017, protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/24' } }] },
+    ]);
+  });
+
   it.each([
     ['defaultAction=MAYBE', "at '/defaultAction': value must be one of 'ALLOW', 'DENY'"],
     ['trustDomain=Bad_Domain', "at '/trustDomain': 'Bad_Domain' does not match pattern '^[a-z0-9._-]+$'"],
     ['replicas=0', "at '/replicas': minimum: got 0, want 1"],
     ['replica=3', "additional properties 'replica' not allowed"],
+    [
+      'ca.svidTtl=1d',
+      "at '/ca/svidTtl': '1d' does not match pattern '^([0-9]{1,5}h)?([0-9]{1,5}m)?([0-9]{1,5}s)?$'",
+    ],
+    ['ca.jwtSvidTtl=5 min', "at '/ca/jwtSvidTtl': '5 min' does not match pattern"],
+    ['injection.failurePolicy=Maybe', "at '/injection/failurePolicy': value must be one of 'Fail', 'Ignore'"],
+    ['injection.timeoutSeconds=31', "at '/injection/timeoutSeconds': maximum: got 31, want 30"],
   ])('refuse %s with the schema message', async (value, message) => {
     const result = await helm(['template', 'lanyard', `${charts}lanyard`, '--set', value]);
     expect(result.ok).toBe(false);
     expect(result.stderr).toContain("values don't meet the specifications of the schema");
     expect(result.stderr).toContain(message);
+  });
+
+  it.each([
+    ['ca.svidTtl=2m', 'ca.svidTtl (2m) must not be shorter than ca.svidMinTtl (5m)'],
+    ['ca.svidTtl=25h', 'ca.svidTtl (25h) must not be longer than ca.svidMaxTtl (24h)'],
+    ['ca.svidMinTtl=59s', 'ca.svidMinTtl (59s) must be at least 1m'],
+    ['ca.svidMaxTtl=720h1s', 'ca.svidMaxTtl (720h1s) must be at most 720h (30 days)'],
+    ['ca.jwtSvidTtl=1h1s', 'ca.jwtSvidTtl (1h1s) must be positive and at most 1h'],
+    [
+      'injection.enabled=false,injection.evictPodsWithoutSidecar=true',
+      'injection.evictPodsWithoutSidecar needs injection.enabled',
+    ],
+  ])('refuse %s at render time with a clear message', async (value, message) => {
+    const result = await helm(['template', 'lanyard', `${charts}lanyard`, '--set', value]);
+    expect(result.ok).toBe(false);
+    expect(result.stderr).toContain(`execution error at (lanyard/templates/deployment.yaml:1:4): ${message}`);
+  });
+
+  it('accept compound durations within the bounds', async () => {
+    const objects = await template(
+      '--set',
+      'ca.svidTtl=1h30m',
+      '--set',
+      'ca.svidMinTtl=90s',
+      '--set',
+      'ca.svidMaxTtl=720h',
+      '--set',
+      'ca.jwtSvidTtl=1h',
+    );
+    const env = deploymentSpec(objects).template.spec.containers[0]!.env;
+    expect(env.find((e) => e.name === 'LANYARD_SVID_TTL')?.value).toBe('1h30m');
+    expect(env.find((e) => e.name === 'LANYARD_SVID_MIN_TTL')?.value).toBe('90s');
+    expect(env.find((e) => e.name === 'LANYARD_SVID_MAX_TTL')?.value).toBe('720h');
+    expect(env.find((e) => e.name === 'LANYARD_JWT_SVID_TTL')?.value).toBe('1h');
   });
 });
 
@@ -187,6 +332,7 @@ describe('charts on the real API server', () => {
 
     const out = await helmOk(['install', 'lanyard', `${charts}lanyard`, '--namespace', namespace]);
     expect(out).toContain('kubectl label namespace <your-namespace> lanyard.dev/inject=enabled');
+    expect(out).toContain(`kubectl lanyard status --namespace ${namespace}`);
 
     for (const kind of [
       'deployment',
@@ -201,36 +347,109 @@ describe('charts on the real API server', () => {
     for (const kind of ['clusterrole', 'clusterrolebinding']) {
       expect(await exists(`${kind}/lanyard-controller-${namespace}`), kind).toBe(true);
     }
+    expect(await exists('service/lanyard-webhook', namespace)).toBe(true);
     expect(await kubectl(['get', 'authpolicies', '-n', namespace])).toBe('');
   });
 
-  it('grants the controller what it uses and nothing more', async () => {
-    const can = async (...args: string[]) => {
-      const out = await kubectl([
-        'auth',
-        'can-i',
-        `--as=system:serviceaccount:${namespace}:lanyard-controller`,
-        ...args,
-      ]).catch((error: Error) => error.message);
-      return out.trim().endsWith('yes');
-    };
+  it('installs the webhook configuration, pointing at lanyard-webhook, with the caBundle left to the controller', async () => {
+    const config = await webhookConfiguration();
+    expect(config.webhooks.map((w) => w.name)).toEqual([
+      'namespace.inject.lanyard.dev',
+      'object.inject.lanyard.dev',
+    ]);
+    for (const webhook of config.webhooks) {
+      expect(webhook.clientConfig).toEqual({
+        service: { namespace, name: 'lanyard-webhook', path: '/inject', port: 443 },
+      });
+      expect(webhook.failurePolicy).toBe('Fail');
+      expect(webhook.namespaceSelector.matchExpressions).toContainEqual({
+        key: 'kubernetes.io/metadata.name',
+        operator: 'NotIn',
+        values: [namespace, 'kube-system'],
+      });
+    }
+  });
+
+  it('describes the AuthPolicy fields in kubectl explain', async () => {
+    const explained = (await kubectl(['explain', 'authpolicy.spec'])).replace(/\s+/g, ' ');
+    expect(explained).toContain('GROUP: lanyard.dev');
+    expect(explained).toContain('The desired behaviour of the policy.');
+    expect(explained).toMatch(/selector\s+<Object> Which pods of this namespace the policy applies to/);
+    expect(explained).toMatch(
+      /mtls\s+<string> enum: STRICT, PERMISSIVE How selected workloads accept connections/,
+    );
+    expect(explained).toMatch(
+      /action\s+<string> enum: ALLOW, DENY, AUDIT What happens to a request that a rule matches/,
+    );
+    expect(explained).toMatch(
+      /userTokens\s+<\[\]Object> The issuers of end-user JWTs that selected workloads accept/,
+    );
+    const rules = (await kubectl(['explain', 'authpolicy.spec.rules'])).replace(/\s+/g, ' ');
+    expect(rules).toMatch(/FIELDS: .*from\s+<\[\]Object>/);
+  });
+
+  it("grants the controller exactly the contract's rules, eviction only when asked", async () => {
+    expect(await clusterRoleRules()).toEqual(CLUSTER_RULES);
+    const role = JSON.parse(
+      await kubectl(['get', 'role', 'lanyard-controller', '-n', namespace, '-o', 'json']),
+    ) as { rules: unknown[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['lanyard-ca'], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['lanyard-controller'],
+        verbs: ['get', 'update'],
+      },
+    ]);
+
     expect(
       await can('update', 'authpolicies.lanyard.dev/status', '-n', 'default', '--subresource=status'),
     ).toBe(true);
     expect(await can('watch', 'pods', '--all-namespaces')).toBe(true);
     expect(await can('create', 'tokenreviews.authentication.k8s.io')).toBe(true);
     expect(await can('create', 'events', '-n', 'default')).toBe(true);
+    expect(await can('patch', 'events', '-n', 'default')).toBe(true);
     expect(await can('update', 'secrets/lanyard-ca', '-n', namespace)).toBe(true);
     expect(await can('update', 'leases.coordination.k8s.io/lanyard-controller', '-n', namespace)).toBe(true);
+    expect(await can('create', 'configmaps', '-n', 'default')).toBe(true);
+    expect(await can('update', 'configmaps/lanyard-roots', '-n', 'default')).toBe(true);
+    expect(
+      await can('patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/lanyard-injector'),
+    ).toBe(true);
 
     expect(await can('update', 'authpolicies.lanyard.dev', '-n', 'default')).toBe(false);
     expect(await can('get', 'secrets/other', '-n', namespace)).toBe(false);
     expect(await can('list', 'secrets', '-n', namespace)).toBe(false);
     expect(await can('create', 'secrets', '-n', 'default')).toBe(false);
     expect(await can('delete', 'pods', '-n', 'default')).toBe(false);
+    expect(await can('list', 'configmaps', '-n', 'default')).toBe(false);
+    expect(await can('delete', 'configmaps/lanyard-roots', '-n', 'default')).toBe(false);
+    expect(await can('patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/other')).toBe(
+      false,
+    );
+    expect(await can('create', 'mutatingwebhookconfigurations.admissionregistration.k8s.io')).toBe(false);
+    expect(await can('create', 'pods/eviction', '-n', 'default', '--subresource=eviction')).toBe(false);
   });
 
-  it('upgrades with changed values', async () => {
+  it('upgrades with changed values and keeps the caBundle the controller patched in', async () => {
+    // What the controller does once its serving certificate exists.
+    const bundle = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString(
+      'base64',
+    );
+    await kubectl([
+      'patch',
+      'mutatingwebhookconfiguration',
+      'lanyard-injector',
+      '--type=json',
+      '-p',
+      JSON.stringify(
+        [0, 1].map((i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: bundle })),
+      ),
+    ]);
+
     await helmOk(['upgrade', 'lanyard-crds', `${charts}lanyard-crds`, '--namespace', namespace]);
     await helmOk([
       'upgrade',
@@ -240,6 +459,10 @@ describe('charts on the real API server', () => {
       namespace,
       '--set',
       'defaultAction=DENY',
+      '--set',
+      'injection.timeoutSeconds=5',
+      // Replaces the objects instead of patching them: only the lookup keeps the bundle then.
+      '--force',
     ]);
     const env = await kubectl([
       'get',
@@ -251,6 +474,29 @@ describe('charts on the real API server', () => {
       'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="LANYARD_DEFAULT_ACTION")].value}',
     ]);
     expect(env).toBe('DENY');
+    const config = await webhookConfiguration();
+    expect(config.webhooks.map((w) => [w.timeoutSeconds, w.clientConfig.caBundle])).toEqual([
+      [5, bundle],
+      [5, bundle],
+    ]);
+  });
+
+  it('grants pods/eviction once injection.evictPodsWithoutSidecar is on', async () => {
+    await helmOk([
+      'upgrade',
+      'lanyard',
+      `${charts}lanyard`,
+      '--namespace',
+      namespace,
+      '--reuse-values',
+      '--set',
+      'injection.evictPodsWithoutSidecar=true',
+    ]);
+    expect(await clusterRoleRules()).toEqual([
+      ...CLUSTER_RULES,
+      { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+    ]);
+    expect(await can('create', 'pods/eviction', '-n', 'default', '--subresource=eviction')).toBe(true);
   });
 
   it('uninstalls every object; the CRD stays (resource-policy keep) so no AuthPolicy is lost', async () => {
@@ -268,6 +514,8 @@ describe('charts on the real API server', () => {
     for (const kind of ['clusterrole', 'clusterrolebinding']) {
       expect(await exists(`${kind}/lanyard-controller-${namespace}`), kind).toBe(false);
     }
+    expect(await exists('service/lanyard-webhook', namespace)).toBe(false);
+    expect(await exists('mutatingwebhookconfiguration/lanyard-injector')).toBe(false);
 
     const out = await helmOk(['uninstall', 'lanyard-crds', '--namespace', namespace]);
     expect(out).toMatch(/kept due to the resource policy/);

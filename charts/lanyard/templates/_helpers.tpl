@@ -43,8 +43,11 @@ to the same settings (controller/config.ts), so that a bad combination fails at
 {{- $min := include "lanyard.seconds" $ca.svidMinTtl | atoi -}}
 {{- $max := include "lanyard.seconds" $ca.svidMaxTtl | atoi -}}
 {{- $jwt := include "lanyard.seconds" $ca.jwtSvidTtl | atoi -}}
-{{- if le $min 0 -}}
-{{- fail (printf "ca.svidMinTtl (%s) must be positive" $ca.svidMinTtl) -}}
+{{- if lt $min 60 -}}
+{{- fail (printf "ca.svidMinTtl (%s) must be at least 1m" $ca.svidMinTtl) -}}
+{{- end -}}
+{{- if gt $max 2592000 -}}
+{{- fail (printf "ca.svidMaxTtl (%s) must be at most 720h (30 days)" $ca.svidMaxTtl) -}}
 {{- end -}}
 {{- if lt $ttl $min -}}
 {{- fail (printf "ca.svidTtl (%s) must not be shorter than ca.svidMinTtl (%s)" $ca.svidTtl $ca.svidMinTtl) -}}
