@@ -24,7 +24,8 @@ export function sniffPreface(socket: Socket, done: (protocol: Protocol | undefin
     settled = true;
     socket.off('readable', onReadable);
     socket.off('end', onEnd);
-    if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
+    // After 'end' a stream takes nothing back, and the caller drops the socket anyway.
+    if (protocol !== undefined && chunks.length > 0) socket.unshift(Buffer.concat(chunks));
     done(protocol);
   };
   const onEnd = () => finish(undefined);

@@ -280,7 +280,7 @@ async function bearer(scope: string) {
     .sign(privateKey);
 }
 
-describe('gRPC through a sidecar pair', () => {
+describe('gRPC through a sidecar pair', { timeout: 60_000 }, () => {
   it('carries an allowed unary call, with the verified peer identity for the app', async () => {
     seen.length = 0;
     const result = await unary<{ text: string }>(svcClient, 'Echo', { text: 'hello' });

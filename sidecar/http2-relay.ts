@@ -87,7 +87,12 @@ export function relayStream(downstream: ServerHttp2Stream, upstream: ClientHttp2
     hooks.onResponse?.(status);
   });
   upstream.on('trailers', (headers: IncomingHttpHeaders) => (trailers = responseFields(headers, false)));
-  downstream.on('wantTrailers', () => downstream.sendTrailers(trailers));
+  // A reset must not end the response first: with trailers still owed, close(code) sends
+  // RST_STREAM with the code instead of a clean END_STREAM that would hide a truncated body.
+  let resetting = false;
+  downstream.on('wantTrailers', () => {
+    if (!resetting) downstream.sendTrailers(trailers);
+  });
 
   // Errors surface through 'close' and its rstCode; without listeners they would be thrown.
   upstream.on('error', (error: Error) => (failure = `upstream failed: ${error.message}`));
@@ -103,6 +108,9 @@ export function relayStream(downstream: ServerHttp2Stream, upstream: ClientHttp2
     if (!responded) return hooks.onFailure(failure, !live(downstream));
     if (!live(downstream)) return;
     const code = upstream.rstCode ?? NGHTTP2_NO_ERROR;
-    if (code !== NGHTTP2_NO_ERROR) downstream.close(code);
+    if (code !== NGHTTP2_NO_ERROR) {
+      resetting = true;
+      downstream.close(code);
+    }
   });
 }

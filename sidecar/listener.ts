@@ -74,6 +74,13 @@ export function http2ServerOptions(limits: Http2Limits = {}) {
   };
 }
 
+/** RFC 9113 §6.5.2: a header list's size is its names and values plus 32 octets per field. */
+export function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (const part of rawHeaders) size += Buffer.byteLength(part);
+  return size + 16 * rawHeaders.length;
+}
+
 const TLS_HANDSHAKE = 0x16;
 const peerOf = new WeakMap<Socket, PeerVerdict>();
 
@@ -140,6 +147,7 @@ export function createInboundListener(options: ListenerOptions): InboundListener
   const sessions = new Map<ServerHttp2Session, { peer: PeerVerdict | undefined }>();
   let connecting: { peer: PeerVerdict | undefined } | undefined;
   const h2 = handleStream && createHttp2Server(http2ServerOptions(options.http2));
+  const maxHeaderListSize = http2ServerOptions(options.http2).settings.maxHeaderListSize;
   if (h2 && handleStream) {
     h2.setTimeout(idleTimeoutMs); // a session silent this long is closed
     h2.on('session', (session) => {
@@ -156,6 +164,11 @@ export function createInboundListener(options: ListenerOptions): InboundListener
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
         const context = sessions.get(stream.session as ServerHttp2Session);
         if (!context) return stream.close();
+        // The SETTINGS value binds a client only once it has read it; this binds every stream.
+        if (headerListSize(rawHeaders) > maxHeaderListSize) {
+          stream.respond({ ':status': 431 }, { endStream: true });
+          return;
+        }
         handleStream(stream, headers, rawHeaders, context.peer);
       },
     );
