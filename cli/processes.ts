@@ -2,7 +2,8 @@
 // with pino, stops cleanly on SIGINT/SIGTERM, and exits non-zero on a configuration error.
 import { pino } from 'pino';
 import { startControlPlane } from '../controller/control-plane.ts';
-import { loadControllerConfig } from '../controller/config.ts';
+import { loadControllerConfig, type WebhookConfig } from '../controller/config.ts';
+import type { WebhookHostingOptions } from '../controller/inject/hosting.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { loadSidecarConfig } from '../sidecar/config.ts';
@@ -29,6 +30,21 @@ function configError(error: unknown, io: CliIo, command: string): number {
   throw error;
 }
 
+function webhookHosting(webhook: WebhookConfig, trustDomain: string): WebhookHostingOptions {
+  return {
+    port: webhook.port,
+    configName: webhook.configName,
+    service: webhook.service,
+    inject: {
+      image: webhook.sidecarImage,
+      ...(webhook.sidecarImagePullPolicy ? { imagePullPolicy: webhook.sidecarImagePullPolicy } : {}),
+      controlPlaneAddress: webhook.controlPlaneAddress,
+      trustDomain,
+      rewriteProbes: webhook.rewriteProbes,
+    },
+  };
+}
+
 export async function runController(_args: string[], io: CliIo): Promise<number> {
   let config;
   try {
@@ -47,9 +63,24 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
     trustDomain: config.trustDomain,
     compile: { defaultAction: config.defaultAction, rootNamespace: config.rootNamespace },
     port: config.grpcPort,
+    ...(config.httpPort !== 0 ? { httpPort: config.httpPort } : {}),
+    ttl: { defaultMs: config.ttl.svidDefaultMs, minMs: config.ttl.svidMinMs, maxMs: config.ttl.svidMaxMs },
+    jwtSvidTtlMs: config.ttl.jwtSvidMs,
+    injection: {
+      ...(config.webhook ? { webhook: webhookHosting(config.webhook, config.trustDomain) } : {}),
+      evictPodsWithoutSidecar: config.evictPodsWithoutSidecar,
+    },
     log,
   });
-  log.info({ address: plane.address, spiffeId: plane.spiffeId }, 'control plane serving');
+  log.info(
+    {
+      address: plane.address,
+      http: plane.httpAddress,
+      webhookPort: plane.webhook?.port,
+      spiffeId: plane.spiffeId,
+    },
+    'control plane serving',
+  );
   return untilSignal(() => plane.close());
 }
 

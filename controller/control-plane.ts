@@ -2,6 +2,7 @@
 // policy stream on one gRPC port, fed either by the AuthPolicy controller (Kubernetes) or by a
 // folder of AuthPolicy files (local mode). `lanyard controller` and `lanyard dev` both use it.
 import { X509Certificate } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
@@ -14,10 +15,12 @@ import { JoinTokens } from '../ca/join-tokens.ts';
 import type { KeyStore } from '../ca/keystore.ts';
 import { Keyring } from '../ca/keyring.ts';
 import { createCaMetrics } from '../ca/metrics.ts';
+import { buildOidcHttp } from '../ca/oidc-http.ts';
 import type { RotationPolicy } from '../ca/rotation.ts';
 import { SecretKeyStore } from '../ca/secret-keystore.ts';
 import { TokenReviewAttestor } from '../ca/token-review-attestor.ts';
-import { DEFAULT_TTL_POLICY } from '../ca/ttl.ts';
+import { DEFAULT_JWT_TTL_MS } from '../ca/jwt.ts';
+import { DEFAULT_TTL_POLICY, ttlPolicy, type TtlPolicy } from '../ca/ttl.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { watchPolicyFolder } from '../lib/policy/folder.ts';
@@ -29,6 +32,7 @@ import { LeaderElector } from '../kube/leader.ts';
 import { kubePodLookup } from '../kube/pods.ts';
 import { kubeSecretClient } from '../kube/secrets.ts';
 import { kubeTokenReviewer } from '../kube/token-review.ts';
+import { InjectionHosting, type WebhookHostingOptions } from './inject/hosting.ts';
 import { PolicyController } from './policy-controller.ts';
 import { PolicyStream, type WorkloadResolver } from './policy-stream.ts';
 
@@ -71,6 +75,26 @@ export interface ControlPlaneOptions {
   port?: number;
   log?: Logger;
   registry?: Registry;
+  /** X.509-SVID lifetimes (default 1 h within [5 min, 24 h]). */
+  ttl?: Partial<Pick<TtlPolicy, 'defaultMs' | 'minMs' | 'maxMs'>>;
+  /** The lifetime, and the longest a caller may ask for, of JWT-SVIDs; default 5 min. */
+  jwtSvidTtlMs?: number;
+  /** HTTP port for /healthz, /ready, /metrics and OIDC discovery; unset serves none, 0 any. */
+  httpPort?: number;
+  /** Kubernetes source only: host injection (webhook, caBundle, roots, pods without sidecar). */
+  injection?: {
+    /** Unset: the webhook is not hosted, the rest still runs. */
+    webhook?: WebhookHostingOptions;
+    evictPodsWithoutSidecar?: boolean;
+  };
+}
+
+/** The injection webhook a control plane hosts. */
+export interface HostedWebhook {
+  readonly port: number;
+  servingCertificate(): X509Certificate | undefined;
+  /** Issues a new serving certificate now; the running listener serves it to new connections. */
+  renewServingCertificate(): void;
 }
 
 export interface ControlPlane {
@@ -84,6 +108,11 @@ export interface ControlPlane {
   /** Set when the source is a folder: the messages of the last load (invalid policies). */
   readonly policyMessages: () => readonly string[];
   readonly stream: PolicyStream;
+  /** host:port of the HTTP endpoints, when an HTTP port was given. */
+  readonly httpAddress?: string;
+  /** Why the control plane is not ready; empty when it is (what /ready answers). */
+  readiness(): string[];
+  readonly webhook?: HostedWebhook;
   close(): Promise<void>;
 }
 
@@ -110,11 +139,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     source.kind === 'folder'
       ? new FileKeyStore(join(source.stateDir, 'ca.json'))
       : new SecretKeyStore(kubeSecretClient(source.kubeConfig), source.namespace, 'lanyard-ca');
+  const ttl = ttlPolicy(options.ttl);
+  const jwtSvidTtlMs = options.jwtSvidTtlMs ?? DEFAULT_JWT_TTL_MS;
+  if (!Number.isInteger(jwtSvidTtlMs) || jwtSvidTtlMs <= 0 || jwtSvidTtlMs > 3600_000) {
+    throw new TypeError('jwtSvidTtlMs must be a positive number of milliseconds, at most one hour');
+  }
+  // The old root stays in the bundle while a leaf it signed may live; an old JWT key while a
+  // token it signed may.
+  const rotation: RotationPolicy = {
+    ...DEFAULT_ROTATION,
+    leafLifetimeMs: ttl.maxMs + ttl.skewMs,
+    jwtLifetimeMs: Math.max(DEFAULT_ROTATION.jwtLifetimeMs, 2 * jwtSvidTtlMs),
+  };
   const keyring = await Keyring.open({
     store,
     trustDomain,
     clock: systemClock,
-    rotation: DEFAULT_ROTATION,
+    rotation,
     logger: log,
   });
   const rotationTimer = setInterval(() => {
@@ -126,8 +167,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const ca = new CertificateAuthority({
     keyring,
     clock: systemClock,
-    ttl: DEFAULT_TTL_POLICY,
+    ttl,
     jwtIssuer: `https://lanyard.${trustDomain}`,
+    jwtMaxTtlMs: jwtSvidTtlMs,
   });
   const joinTokens = new JoinTokens(systemClock);
   let serviceAccountTokens: Attestor | undefined;
@@ -155,6 +197,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let policyMessages: readonly string[] = [];
   let resolver: WorkloadResolver;
   let controller: PolicyController | undefined;
+  let hosting: InjectionHosting | undefined;
+  let policiesLoaded = false;
   const localWorkloads = new Map<string, LocalWorkload>();
   if (source.kind === 'folder') {
     for (const workload of source.workloads) localWorkloads.set(workload.name, workload);
@@ -180,8 +224,33 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       onView: (view) =>
         stream.publish({ index: view.policySet.index, options: compile, generations: view.generations }),
       delivery: (key, generation) => stream.delivery(key, generation),
+      onPodEvent: (key) => hosting?.podChanged(key),
+      onNamespaceEvent: (name) => hosting?.namespaceChanged(name),
       log,
     });
+    if (options.injection) {
+      const webhook = options.injection.webhook;
+      hosting = new InjectionHosting({
+        kubeConfig: source.kubeConfig,
+        namespace: source.namespace,
+        keyring,
+        cache: controller,
+        isLeader: () => leading,
+        registry,
+        clock: systemClock,
+        ...(webhook
+          ? {
+              webhook: {
+                ...webhook,
+                // Sidecars pin the control plane's SPIFFE ID unless told otherwise.
+                inject: { controlPlaneId: workloadSpiffeId(serverIdentity).toString(), ...webhook.inject },
+              },
+            }
+          : {}),
+        evictPodsWithoutSidecar: options.injection.evictPodsWithoutSidecar ?? false,
+        log,
+      });
+    }
     const elector = new LeaderElector({
       kubeConfig: source.kubeConfig,
       namespace: source.namespace,
@@ -190,15 +259,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       onStartedLeading: () => {
         leading = true;
         controller?.resync();
+        hosting?.startedLeading();
       },
       onStoppedLeading: () => (leading = false),
       log,
     });
     const policies = controller;
+    const injection = hosting;
     resolver = policies.resolver;
     closers.push(
       () => elector.stop(),
       () => policies.stop(),
+      () => injection?.stop(),
     );
     elector.start();
   }
@@ -217,6 +289,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     services: [{ definition: stream.definition, implementation: stream.implementation() }],
   });
   closers.push(() => server.close());
+
+  const host = options.host ?? '0.0.0.0';
+  const readiness = (): string[] => [
+    ...(policiesLoaded ? [] : ['the policies are not loaded yet']),
+    ...(hosting?.readiness() ?? []),
+  ];
+  let httpAddress: string | undefined;
+  if (options.httpPort !== undefined) {
+    // Up before the policies and the webhook, so that probes see "not ready" rather than nothing.
+    const http = buildOidcHttp({ ca, registry });
+    http.get('/ready', (_request, reply) => {
+      const reasons = readiness();
+      return reply.status(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
+    });
+    await http.listen({ port: options.httpPort, host });
+    closers.push(() => http.close());
+    httpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${(http.server.address() as AddressInfo).port}`;
+  }
 
   if (source.kind === 'folder') {
     const lastGood = new LastGoodPolicies();
@@ -256,10 +346,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     publish(watcher.initial);
     closers.push(() => watcher.close());
   } else {
-    await controller!.start();
+    try {
+      await controller!.start();
+      await hosting?.start();
+    } catch (error) {
+      // Leave nothing listening or watching behind a failed start.
+      for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => undefined);
+      throw error;
+    }
   }
+  policiesLoaded = true;
 
-  const host = options.host ?? '0.0.0.0';
+  const hosted = hosting;
   return {
     address: `${host === '0.0.0.0' ? '127.0.0.1' : host}:${server.port}`,
     spiffeId: workloadSpiffeId(serverIdentity).toString(),
@@ -277,6 +375,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return joinTokens.create(identity);
     },
     policyMessages: () => policyMessages,
+    ...(httpAddress ? { httpAddress } : {}),
+    readiness,
+    ...(hosted?.webhookPort !== undefined
+      ? {
+          webhook: {
+            port: hosted.webhookPort,
+            servingCertificate: () => hosted.servingCertificate,
+            renewServingCertificate: () => hosted.renewServingCertificate(),
+          },
+        }
+      : {}),
     async close() {
       for (const close of closers.reverse()) await close();
     },
