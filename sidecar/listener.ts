@@ -70,7 +70,6 @@ export function http2ServerOptions(limits: Http2Limits = {}) {
     maxSessionMemory: 10,
     maxSessionInvalidFrames: 100,
     maxSessionRejectedStreams: 100,
-    maxOutstandingPings: 10,
   };
 }
 
