@@ -1,8 +1,12 @@
 import { PassThrough } from 'node:stream';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { normalizePath } from '../lib/path.ts';
+import { compilePolicies } from '../lib/policy/index.ts';
 import { H2_PREFACE, sniffPreface, type Protocol } from './http2-front.ts';
 import { encodeGrpcMessage, grpcRefusal, grpcStatusFor, isGrpc } from './http2-grpc.ts';
+import { createInboundPipeline } from './inbound.ts';
+import { createJwtValidator } from './jwt/index.ts';
 
 describe('gRPC refusals', () => {
   it.each([
@@ -43,6 +47,61 @@ describe('gRPC refusals', () => {
       'grpc-status': '16',
       'grpc-message': 'invalid user token',
       'www-authenticate': 'Bearer error="invalid_token"',
+    });
+  });
+});
+
+describe('tokenMissing: when a gRPC refusal says UNAUTHENTICATED rather than PERMISSION_DENIED', () => {
+  const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
+  const jwks = JSON.stringify({
+    keys: [
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+        y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+        kid: 'k1',
+        alg: 'ES256',
+        use: 'sig',
+      },
+    ],
+  });
+  const decide = (userTokens: boolean, path: string, headers: [string, string][] = []) => {
+    const { index, results } = compilePolicies([
+      {
+        metadata: { name: 'p', namespace: 'shop' },
+        spec: {
+          ...(userTokens && {
+            userTokens: [{ issuer: 'https://login.shop.example', jwks, audiences: ['orders'] }],
+          }),
+          action: 'ALLOW',
+          rules: [{ from: [{ principals: [WEB] }], to: [{ paths: ['/pkg.Svc/Open'] }] }],
+        },
+      },
+      {
+        metadata: { name: 'd', namespace: 'shop' },
+        spec: { action: 'DENY', rules: [{ to: [{ paths: ['/pkg.Svc/Admin'] }] }] },
+      },
+    ]);
+    expect(results.flatMap((result) => result.errors)).toEqual([]);
+    const view = index.forWorkload({ namespace: 'shop', labels: {} });
+    return createInboundPipeline({
+      policy: () => view,
+      normalizePath,
+      validatorFor: (issuers) => createJwtValidator(issuers),
+    }).decide({ method: 'POST', url: path, host: 'orders', port: 8080, headers, peer: WEB });
+  };
+
+  it('is set when no rule allowed, no token came and the workload accepts tokens', async () => {
+    expect(await decide(true, '/pkg.Svc/Other')).toMatchObject({ status: 403, tokenMissing: true });
+  });
+
+  it('is not set without token issuers, for a DENY rule, or when a token came', async () => {
+    expect((await decide(false, '/pkg.Svc/Other')).kind).toBe('reject');
+    expect(await decide(false, '/pkg.Svc/Other')).not.toHaveProperty('tokenMissing');
+    expect(await decide(true, '/pkg.Svc/Admin')).not.toHaveProperty('tokenMissing');
+    expect(await decide(true, '/pkg.Svc/Other', [['authorization', 'Bearer x.y.z']])).toMatchObject({
+      status: 401,
     });
   });
 });
