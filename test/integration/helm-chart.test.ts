@@ -72,6 +72,8 @@ function deploymentSpec(objects: KubeObject[]) {
         containers: {
           env: { name: string; value?: string }[];
           ports: Record<string, unknown>[];
+          readinessProbe: Record<string, unknown>;
+          livenessProbe: Record<string, unknown>;
           securityContext: Record<string, unknown>;
         }[];
       };
@@ -172,6 +174,7 @@ describe('charts, offline', () => {
       LANYARD_TRUST_DOMAIN: 'cluster.local',
       LANYARD_DEFAULT_ACTION: 'ALLOW',
       LANYARD_GRPC_PORT: '15012',
+      LANYARD_HTTP_PORT: '15014',
       LANYARD_ROOT_NAMESPACE: 'lanyard-system',
       LANYARD_SVID_TTL: '1h',
       LANYARD_SVID_MIN_TTL: '5m',
@@ -188,8 +191,11 @@ describe('charts, offline', () => {
     });
     expect(container.ports).toEqual([
       { name: 'grpc', containerPort: 15012, protocol: 'TCP' },
+      { name: 'http', containerPort: 15014, protocol: 'TCP' },
       { name: 'webhook', containerPort: 15017, protocol: 'TCP' },
     ]);
+    expect(container.readinessProbe).toMatchObject({ httpGet: { path: '/ready', port: 'http' } });
+    expect(container.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'http' } });
     const webhookService = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'lanyard-webhook');
     expect(webhookService?.spec?.ports).toEqual([
       { name: 'https-webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' },
@@ -205,7 +211,10 @@ describe('charts, offline', () => {
     const container = deploymentSpec(objects).template.spec.containers[0]!;
     expect(container.env.find((e) => e.name === 'LANYARD_WEBHOOK_PORT')?.value).toBe('0');
     expect(container.env.map((e) => e.name)).not.toContain('LANYARD_SIDECAR_IMAGE');
-    expect(container.ports).toEqual([{ name: 'grpc', containerPort: 15012, protocol: 'TCP' }]);
+    expect(container.ports).toEqual([
+      { name: 'grpc', containerPort: 15012, protocol: 'TCP' },
+      { name: 'http', containerPort: 15014, protocol: 'TCP' },
+    ]);
   });
 
   it('render 3 replicas with required anti-affinity from values-ha.yaml', async () => {
