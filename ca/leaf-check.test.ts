@@ -112,6 +112,12 @@ describe('checkLeaf', () => {
     const dayBefore = utc(midnight - 86_400_000).slice(0, 6);
     const der = leaf(rolled, { edit: (tbs) => replace(tbs, utc(midnight), `${dayBefore}240000Z`) });
     expect(() => checkLeaf(signer, der, rolled)).toThrow(refused('validity'));
+    // 1 May written as 31 April.
+    const may = Date.UTC(now.getUTCFullYear() + 1, 4, 1, 12);
+    const mayFields = fields({ notAfter: may });
+    const april31 = `${utc(may).slice(0, 2)}0431120000Z`;
+    const april = leaf(mayFields, { edit: (tbs) => replace(tbs, utc(may), april31) });
+    expect(() => checkLeaf(signer, april, mayFields)).toThrow(refused('validity'));
   });
 
   it('refuses a validity past the signer, even if it is the one expected', () => {

@@ -1,11 +1,11 @@
 // The check every issued leaf passes before it leaves the CA. It re-reads the finished DER with
 // the strict reader of der.ts, field by field, and shares nothing with the template builder
-// (leaf-template.ts) but the reader: a builder bug cannot hide behind the same code twice.
-// It replaces a native parse per leaf, which on OpenSSL 3.0 costs more than the three signature
-// operations of an issuance together; the signer's probe (issue.ts, probeSigner) keeps the
-// native parser in the loop once per signer instead.
+// (leaf-template.ts) but that reader: the encodings it expects are written out here, so a
+// builder bug cannot hide behind the same code twice. It replaces a native parse per leaf, which
+// on OpenSSL 3.0 costs more than the three signature operations of an issuance together; the
+// signer's probe (issue.ts, probeSigner) keeps the native parser in the loop once per signer.
 import { verify } from 'node:crypto';
-import { bytesOf, children, contentOf, oidToString, readElement, TAG, type Element } from './der.ts';
+import { bytesOf, children, contentOf, readElement, TAG, type Element } from './der.ts';
 import { caError } from './errors.ts';
 import type { LeafFields } from './leaf-template.ts';
 import type { Signer } from './signer.ts';
@@ -31,21 +31,24 @@ export type LeafCheck =
   | 'authority-key-id'
   | 'signature';
 
-const SIGNATURE_HASHES: Readonly<Record<string, { hash: string; key: string }>> = {
-  '1.2.840.10045.4.3.2': { hash: 'sha256', key: 'ec' },
-  '1.2.840.10045.4.3.3': { hash: 'sha384', key: 'ec' },
-  '1.2.840.113549.1.1.11': { hash: 'sha256', key: 'rsa' },
-};
+// AlgorithmIdentifier encodings (RFC 5758 3.2: ECDSA without parameters; RFC 4055: RSA, NULL).
+const SIGNATURE_ALGORITHMS: ReadonlyMap<string, { hash: string; key: string }> = new Map([
+  ['300a06082a8648ce3d040302', { hash: 'sha256', key: 'ec' }],
+  ['300a06082a8648ce3d040303', { hash: 'sha384', key: 'ec' }],
+  ['300d06092a864886f70d01010b0500', { hash: 'sha256', key: 'rsa' }],
+]);
 
-const SAN = '2.5.29.17';
-const BASIC_CONSTRAINTS = '2.5.29.19';
-const KEY_USAGE = '2.5.29.15';
-const EXTENDED_KEY_USAGE = '2.5.29.37';
-const AUTHORITY_KEY_ID = '2.5.29.35';
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+// Certificate extensions live under id-ce (2.5.29 = 55 1d); the last OID byte tells them apart.
+const ID_CE = Buffer.of(0x55, 0x1d);
+const SAN = 17;
+const BASIC_CONSTRAINTS = 19;
+const KEY_USAGE = 15;
+const EXTENDED_KEY_USAGE = 37;
+const AUTHORITY_KEY_ID = 35;
+// id-kp-serverAuth (1.3.6.1.5.5.7.3.1) and id-kp-clientAuth (...3.2), OID content bytes.
+const SERVER_AUTH = Buffer.from('2b06010505070301', 'hex');
+const CLIENT_AUTH = Buffer.from('2b06010505070302', 'hex');
 
-// Exact encodings, written out here rather than taken from the builder.
 const VERSION_3 = Buffer.of(0xa0, 0x03, 0x02, 0x01, 0x02);
 const EMPTY_NAME = Buffer.of(0x30, 0x00);
 // BasicConstraints with cA absent (DER omits the FALSE default) and no path length.
@@ -66,14 +69,10 @@ function refuse(check: LeafCheck): never {
   throw new Refused(check);
 }
 
-/** Runs one check; DER that the strict reader refuses fails that check. */
-function guard<T>(check: LeafCheck, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    if (error instanceof RangeError) refuse(check);
-    throw error;
-  }
+/** DER that the strict reader refuses fails the check that was reading it. */
+function rethrow(error: unknown, check: LeafCheck): never {
+  if (error instanceof RangeError) refuse(check);
+  throw error;
 }
 
 /** The single element that an extension's OCTET STRING holds, with nothing after it. */
@@ -83,38 +82,44 @@ function only(value: Buffer, check: LeafCheck): Element {
   return element;
 }
 
-const DIGITS = /^[0-9]+Z$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
-/** A UTCTime or GeneralizedTime of RFC 5280 4.1.2.5 (seconds, `Z`), in ms; NaN if not one. */
+/** Two ASCII digits at `at`, or NaN. */
+function twoDigits(bytes: Buffer, at: number): number {
+  const high = bytes[at]! - 0x30;
+  const low = bytes[at + 1]! - 0x30;
+  return high >= 0 && high <= 9 && low >= 0 && low <= 9 ? high * 10 + low : NaN;
+}
+
+/** A UTCTime or GeneralizedTime as RFC 5280 4.1.2.5 allows them (seconds, `Z`), in ms; else NaN. */
 function timeOf(der: Buffer, element: Element): number {
-  const text = contentOf(der, element).toString('latin1');
+  const text = contentOf(der, element);
   let year: number;
-  let rest: string;
+  let at: number;
   if (element.tag === TAG.UTC_TIME && text.length === 13) {
-    const yy = Number(text.slice(0, 2));
+    const yy = twoDigits(text, 0);
     year = yy < 50 ? 2000 + yy : 1900 + yy;
-    rest = text.slice(2);
+    at = 2;
   } else if (element.tag === TAG.GENERALIZED_TIME && text.length === 15) {
-    year = Number(text.slice(0, 4));
-    // RFC 5280: years before 2050 must be UTCTime.
-    if (year < 2050) return NaN;
-    rest = text.slice(4);
+    year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
+    // Years before 2050 must be UTCTime.
+    if (!(year >= 2050)) return NaN;
+    at = 4;
   } else {
     return NaN;
   }
-  if (!DIGITS.test(text)) return NaN;
-  const [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map((at) => Number(rest.slice(at, at + 2)));
-  const ms = Date.UTC(year, month! - 1, day, hour, minute, second);
-  const date = new Date(ms);
-  // Date.UTC rolls over out-of-range fields (month 13, second 60); a real time reads back alike.
-  const same =
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month! - 1 &&
-    date.getUTCDate() === day &&
-    date.getUTCHours() === hour &&
-    date.getUTCMinutes() === minute &&
-    date.getUTCSeconds() === second;
-  return same ? ms : NaN;
+  if (text[at + 10] !== 0x5a) return NaN;
+  const month = twoDigits(text, at);
+  const day = twoDigits(text, at + 2);
+  const hour = twoDigits(text, at + 4);
+  const minute = twoDigits(text, at + 6);
+  const second = twoDigits(text, at + 8);
+  // Range checks, not Date.UTC's rollover: 24:00:00 or the 31st of April is not a time.
+  if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) return NaN;
+  const days = month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!;
+  if (day > days) return NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
 }
 
 function checkSerial(content: Buffer, expected: Buffer): void {
@@ -125,7 +130,12 @@ function checkSerial(content: Buffer, expected: Buffer): void {
 }
 
 function checkValidity(der: Buffer, validity: Element, issuer: LeafIssuer, expected: LeafFields): void {
-  const times = guard('validity', () => children(der, validity));
+  let times: Element[];
+  try {
+    times = children(der, validity);
+  } catch (error) {
+    rethrow(error, 'validity');
+  }
   if (validity.tag !== TAG.SEQUENCE || times.length !== 2) refuse('validity');
   const notBefore = timeOf(der, times[0]!);
   const notAfter = timeOf(der, times[1]!);
@@ -146,11 +156,13 @@ function checkEku(value: Buffer): void {
   const sequence = only(value, 'eku');
   const purposes = children(value, sequence);
   if (sequence.tag !== TAG.SEQUENCE || purposes.length !== 2) refuse('eku');
-  const ids = purposes.map((purpose) => {
-    if (purpose.tag !== TAG.OID) refuse('eku');
-    return oidToString(contentOf(value, purpose));
-  });
-  if (!ids.includes(SERVER_AUTH) || !ids.includes(CLIENT_AUTH)) refuse('eku');
+  if (purposes[0]!.tag !== TAG.OID || purposes[1]!.tag !== TAG.OID) refuse('eku');
+  const first = contentOf(value, purposes[0]!);
+  const second = contentOf(value, purposes[1]!);
+  const both =
+    (first.equals(SERVER_AUTH) && second.equals(CLIENT_AUTH)) ||
+    (first.equals(CLIENT_AUTH) && second.equals(SERVER_AUTH));
+  if (!both) refuse('eku');
 }
 
 function checkAuthorityKeyId(value: Buffer, keyId: Buffer): void {
@@ -162,51 +174,81 @@ function checkAuthorityKeyId(value: Buffer, keyId: Buffer): void {
   if (!contentOf(value, id).equals(keyId)) refuse('authority-key-id');
 }
 
+/** One extension: the check its value must pass, given the extension's id-ce number. */
+function checkExtension(
+  kind: number,
+  critical: boolean,
+  value: Buffer,
+  issuer: LeafIssuer,
+  expected: LeafFields,
+) {
+  switch (kind) {
+    case SAN:
+      // Critical because the subject is empty (RFC 5280 4.2.1.6).
+      if (!critical) refuse('san');
+      try {
+        checkSan(value, expected.spiffeId);
+      } catch (error) {
+        rethrow(error, 'san');
+      }
+      return;
+    case BASIC_CONSTRAINTS:
+      if (!critical || !value.equals(NOT_A_CA)) refuse('basic-constraints');
+      return;
+    case KEY_USAGE:
+      if (!critical || !value.equals(DIGITAL_SIGNATURE_ONLY)) refuse('key-usage');
+      return;
+    case EXTENDED_KEY_USAGE:
+      if (critical) refuse('eku');
+      try {
+        checkEku(value);
+      } catch (error) {
+        rethrow(error, 'eku');
+      }
+      return;
+    case AUTHORITY_KEY_ID: {
+      const keyId = issuer.template.authorityKeyId;
+      if (critical || !keyId) refuse('authority-key-id');
+      try {
+        checkAuthorityKeyId(value, keyId);
+      } catch (error) {
+        rethrow(error, 'authority-key-id');
+      }
+      return;
+    }
+    default:
+      refuse('extensions');
+  }
+}
+
 /** Each extension once, with the criticality and value an X.509-SVID of this CA must have. */
 function checkExtensions(der: Buffer, wrapper: Element, issuer: LeafIssuer, expected: LeafFields): void {
   if (wrapper.tag !== 0xa3) refuse('extensions');
-  const list = guard('extensions', () => readElement(der, wrapper.contentStart, wrapper.end));
-  if (list.tag !== TAG.SEQUENCE || list.end !== wrapper.end) refuse('extensions');
-  const seen = new Set<string>();
-  for (const extension of guard('extensions', () => children(der, list))) {
-    const parts = guard('extensions', () => children(der, extension));
-    if (extension.tag !== TAG.SEQUENCE || parts.length < 2 || parts.length > 3) refuse('extensions');
-    const [id, flag] = parts;
-    const octets = parts.at(-1)!;
-    if (id!.tag !== TAG.OID || octets.tag !== TAG.OCTET_STRING) refuse('extensions');
-    // DER omits the FALSE default, so a present flag must be TRUE.
-    if (parts.length === 3 && !bytesOf(der, flag!).equals(BOOLEAN_TRUE)) refuse('extensions');
-    const critical = parts.length === 3;
-    const oid = guard('extensions', () => oidToString(contentOf(der, id!)));
-    if (seen.has(oid)) refuse('extensions');
-    seen.add(oid);
-    const value = contentOf(der, octets);
-    switch (oid) {
-      case SAN:
-        // Critical because the subject is empty (RFC 5280 4.2.1.6).
-        if (!critical) refuse('san');
-        guard('san', () => checkSan(value, expected.spiffeId));
-        break;
-      case BASIC_CONSTRAINTS:
-        if (!critical || !value.equals(NOT_A_CA)) refuse('basic-constraints');
-        break;
-      case KEY_USAGE:
-        if (!critical || !value.equals(DIGITAL_SIGNATURE_ONLY)) refuse('key-usage');
-        break;
-      case EXTENDED_KEY_USAGE:
-        if (critical) refuse('eku');
-        guard('eku', () => checkEku(value));
-        break;
-      case AUTHORITY_KEY_ID: {
-        const keyId = issuer.template.authorityKeyId;
-        if (critical || !keyId) refuse('authority-key-id');
-        guard('authority-key-id', () => checkAuthorityKeyId(value, keyId));
-        break;
-      }
-      default:
-        refuse('extensions');
+  const seen = new Set<number>();
+  const found: { kind: number; critical: boolean; value: Buffer }[] = [];
+  try {
+    const list = readElement(der, wrapper.contentStart, wrapper.end);
+    if (list.tag !== TAG.SEQUENCE || list.end !== wrapper.end) refuse('extensions');
+    for (const extension of children(der, list)) {
+      const parts = children(der, extension);
+      if (extension.tag !== TAG.SEQUENCE || parts.length < 2 || parts.length > 3) refuse('extensions');
+      const id = parts[0]!;
+      const octets = parts[parts.length - 1]!;
+      if (id.tag !== TAG.OID || octets.tag !== TAG.OCTET_STRING) refuse('extensions');
+      // DER omits the FALSE default, so a present flag must be TRUE.
+      const critical = parts.length === 3;
+      if (critical && !bytesOf(der, parts[1]!).equals(BOOLEAN_TRUE)) refuse('extensions');
+      const oid = contentOf(der, id);
+      if (oid.length !== 3 || oid[0] !== ID_CE[0] || oid[1] !== ID_CE[1]) refuse('extensions');
+      const kind = oid[2]!;
+      if (seen.has(kind)) refuse('extensions');
+      seen.add(kind);
+      found.push({ kind, critical, value: contentOf(der, octets) });
     }
+  } catch (error) {
+    rethrow(error, 'extensions');
   }
+  for (const { kind, critical, value } of found) checkExtension(kind, critical, value, issuer, expected);
   if (!seen.has(SAN)) refuse('san');
   if (!seen.has(BASIC_CONSTRAINTS)) refuse('basic-constraints');
   if (!seen.has(KEY_USAGE)) refuse('key-usage');
@@ -220,10 +262,7 @@ function signatureHash(der: Buffer, inner: Element, outer: Element, issuer: Leaf
   if (!bytesOf(der, inner).equals(algorithm) || !algorithm.equals(issuer.template.signatureAlgorithm)) {
     refuse('signature-algorithm');
   }
-  const scheme = guard('signature-algorithm', () => {
-    const [id] = children(der, outer);
-    return id?.tag === TAG.OID ? SIGNATURE_HASHES[oidToString(contentOf(der, id))] : undefined;
-  });
+  const scheme = SIGNATURE_ALGORITHMS.get(algorithm.toString('hex'));
   if (!scheme || scheme.key !== issuer.publicKey.asymmetricKeyType) refuse('signature-algorithm');
   return scheme.hash;
 }
@@ -273,18 +312,19 @@ function check(issuer: LeafIssuer, der: Buffer, expected: LeafFields): void {
 /**
  * Checks an issued leaf, DER, against what was meant to be issued: exactly tbs + algorithm +
  * signature with no trailing bytes; the signature over the exact TBS bytes with the issuer's key;
- * the issuer name and authority key id; the validity (also within the issuer's); the empty subject;
- * the SPKI from the CSR; exactly one URI SAN, the SPIFFE ID; CA:false; key usage
- * digitalSignature only; EKU serverAuth + clientAuth; and nothing else. Throws
+ * the issuer name and authority key id; the validity (also within the issuer's); the empty
+ * subject; the SPKI from the CSR; exactly one URI SAN, the SPIFFE ID; CA:false; key usage
+ * digitalSignature only; EKU serverAuth + clientAuth; and no other extension. Throws
  * ERR_CA_ISSUED_CERT_INVALID naming the check that failed.
  */
 export function checkLeaf(issuer: LeafIssuer, der: Buffer, expected: LeafFields): void {
   try {
-    guard('structure', () => check(issuer, der, expected));
+    check(issuer, der, expected);
   } catch (error) {
-    if (!(error instanceof Refused)) throw error;
+    const refused = error instanceof RangeError ? new Refused('structure') : error;
+    if (!(refused instanceof Refused)) throw error;
     throw caError('ERR_CA_ISSUED_CERT_INVALID', 'the CA refused to return a certificate it issued', {
-      check: error.check,
+      check: refused.check,
     });
   }
 }
