@@ -1,11 +1,13 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CA_SPIFFE_ID, startTestCaServer } from '../../test/helpers/ca-server.ts';
 import { FileKeyStore } from '../file-keystore.ts';
-import { CaClient } from './ca-client.ts';
+import { CaClient, toPem } from './ca-client.ts';
 
 const identity = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' };
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-client-'));
@@ -100,6 +102,36 @@ describe('CaClient', () => {
     } finally {
       client.stop();
       await server.close();
+    }
+  });
+
+  it('keeps an SVID that Node and OpenSSL load, whatever its size', async () => {
+    const server = await startTestCaServer();
+    const client = new CaClient({
+      address: server.address,
+      caSpiffeId: CA_SPIFFE_ID,
+      bootstrapRootsPem: server.rootsPem(),
+      credential: () => Promise.resolve({ kind: 'join-token', token: server.joinTokens.create(identity) }),
+      clock: server.clock,
+    });
+    try {
+      const svid = await client.start();
+      expect(new X509Certificate(svid.certChainPem).subjectAltName).toBe(`URI:${svid.spiffeId}`);
+      expect(() => createSecureContext({ cert: svid.certChainPem, key: svid.privateKeyPem })).not.toThrow();
+    } finally {
+      client.stop();
+      await server.close();
+    }
+  });
+});
+
+describe('toPem', () => {
+  it('regression: a DER whose base64 fills the last line exactly gets no blank line before the footer', () => {
+    for (const size of [48, 96, 478, 479]) {
+      const pem = toPem(Buffer.alloc(size, 1));
+      expect(pem).not.toMatch(/\n\n/);
+      expect(pem.split('\n').every((line) => line.length <= 64)).toBe(true);
+      expect(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64')).toEqual(Buffer.alloc(size, 1));
     }
   });
 });

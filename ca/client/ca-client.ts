@@ -51,8 +51,13 @@ export interface CaClientOptions {
   readonly onBundle?: (bundle: Bundle) => void;
 }
 
-const toPem = (der: Buffer) =>
-  `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+// 64-character lines and no blank line: a DER whose base64 fills the last line exactly must
+// not get an empty line before the footer, which OpenSSL refuses.
+export const toPem = (der: Buffer): string =>
+  `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
 
 /**
  * Keeps an X.509-SVID fresh: requests one, renews it at half-life with jitter, retries with
