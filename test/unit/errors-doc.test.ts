@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CA_ERRORS } from '../../ca/errors.ts';
+import { INJECT_ERRORS } from '../../controller/inject/errors.ts';
 import { IDP_ERRORS } from '../../idp/errors.ts';
 import { CORE_ERRORS } from '../../lib/errors.ts';
 import { PATH_ERRORS } from '../../lib/path-errors.ts';
@@ -14,6 +15,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   policyWarnings: POLICY_WARNINGS,
   ca: CA_ERRORS,
   sidecar: SIDECAR_ERRORS,
+  inject: INJECT_ERRORS,
   idp: IDP_ERRORS,
 };
 
