@@ -6,7 +6,16 @@
 // failed start. Needs root, iproute2, iptables and setpriv (util-linux).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -406,13 +415,21 @@ export class PodNetwork {
   /** Every name this run may have created: for a test asserting nothing was left behind. */
   async leftovers(): Promise<string[]> {
     const found: string[] = [];
-    const netns = await run('ip', ['netns', 'list']);
-    if (netns.includes(`lanyard-${this.id}-`)) found.push('netns');
-    const links = await run('ip', ['-o', 'link', 'show']);
-    if (links.includes(this.id)) found.push('links');
-    const rules = await run('iptables', ['-S']);
-    if (rules.includes(`lanyard-test-${this.id}`)) found.push('iptables');
-    if (existsSync(`/etc/netns/lanyard-${this.id}-0`)) found.push('/etc/netns');
+    const mine = (text: string, prefixes: string[]) =>
+      text
+        .split(/\s+/)
+        .map((word) => word.replace(/[:@].*$/, ''))
+        .filter((word) => prefixes.some((prefix) => word.startsWith(prefix)));
+    found.push(...mine(await run('ip', ['netns', 'list']), [`lanyard-${this.id}-`]));
+    found.push(
+      ...mine(await run('ip', ['-o', 'link', 'show']), [`lyb${this.id}`, `lyh${this.id}`, `lyp${this.id}`]),
+    );
+    if ((await run('iptables', ['-S'])).includes(`lanyard-test-${this.id}`))
+      found.push('host iptables rules');
+    if (existsSync('/etc/netns')) {
+      found.push(...readdirSync('/etc/netns').filter((name) => name.startsWith(`lanyard-${this.id}-`)));
+    }
+    if (existsSync(this.scratch)) found.push(this.scratch);
     return found;
   }
 }
