@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { openPostgresStore } from '../../idp/store/postgres.ts';
 import { describeStoreContract } from '../../idp/store/store.contract.ts';
+import { describeTokenContract } from '../../idp/tokens.contract.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 let postgres: TestPostgres;
@@ -10,3 +11,4 @@ beforeAll(async () => {
 afterAll(() => postgres?.stop());
 
 describeStoreContract('PostgreSQL', () => Promise.resolve(openPostgresStore(postgres.url)));
+describeTokenContract('PostgreSQL', () => Promise.resolve(openPostgresStore(postgres.url)));
