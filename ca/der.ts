@@ -13,18 +13,20 @@ export const TAG = Object.freeze({
   SET: 0x31,
 });
 
-function lengthBytes(length: number): Buffer {
-  if (length < 0x80) return Buffer.of(length);
-  if (length < 0x100) return Buffer.of(0x81, length);
-  if (length < 0x10000) return Buffer.of(0x82, length >> 8, length & 0xff);
-  if (length < 0x1000000) return Buffer.of(0x83, length >> 16, (length >> 8) & 0xff, length & 0xff);
+function header(tag: number, length: number): Buffer {
+  if (length < 0x80) return Buffer.of(tag, length);
+  if (length < 0x100) return Buffer.of(tag, 0x81, length);
+  if (length < 0x10000) return Buffer.of(tag, 0x82, length >> 8, length & 0xff);
+  if (length < 0x1000000) return Buffer.of(tag, 0x83, length >> 16, (length >> 8) & 0xff, length & 0xff);
   throw new RangeError('DER value too long');
 }
 
-/** One tag-length-value, the length computed from the content. */
+/** One tag-length-value, the length computed from the content; one copy, however many parts. */
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
-  const body = content.length === 1 ? content[0]! : Buffer.concat(content);
-  return Buffer.concat([Buffer.of(tag), lengthBytes(body.length), body]);
+  let length = 0;
+  for (const part of content) length += part.length;
+  const head = header(tag, length);
+  return Buffer.concat([head, ...content], head.length + length);
 }
 
 export const sequence = (...items: Buffer[]): Buffer => tlv(TAG.SEQUENCE, ...items);
@@ -43,10 +45,11 @@ export function oid(dotted: string): Buffer {
   return tlv(TAG.OID, Buffer.from(bytes));
 }
 
+const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+
 /** UTCTime through 2049, GeneralizedTime after, as RFC 5280 section 4.1.2.5 requires. */
 export function time(ms: number): Buffer {
   const date = new Date(ms);
-  const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
   const year = date.getUTCFullYear();
   const rest =
     two(date.getUTCMonth() + 1) +
