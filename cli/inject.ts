@@ -147,7 +147,8 @@ export function injectManifest(text: string, options: InjectOptions): { yaml: st
       throw new UsageError(`${where} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
     }
     const error = document.errors[0];
-    if (error) throw new UsageError(`${where} is not YAML: ${error.message.split('\n')[0]}`);
+    if (error)
+      throw new UsageError(`${where} is not YAML: ${error.message.split('\n')[0]!.replace(/:$/, '')}`);
     const value: unknown = document.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) return;
     if (!isObject(value)) throw new UsageError(`${where} is not a Kubernetes object (a mapping)`);
