@@ -27,6 +27,10 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 # Final stage: compiled code, production dependencies, no sources, no compiler, non-root.
 FROM node:22.12-bookworm-slim
 ENV NODE_ENV=production
+# `lanyard init-iptables` (the injected lanyard-init container) runs iptables-restore and
+# ip6tables-restore from this image.
+RUN apt-get update && apt-get install -y --no-install-recommends iptables \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
