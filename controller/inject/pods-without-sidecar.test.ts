@@ -68,6 +68,12 @@ describe('checkPodSidecar', () => {
     ['a finished pod', { ...pod(), status: { phase: 'Succeeded' } }, enabledNs, 'finished'],
     ['a failed pod', { ...pod(), status: { phase: 'Failed' } }, enabledNs, 'finished'],
     [
+      'a pod of a namespace being deleted',
+      pod(),
+      { ...enabledNs, status: { phase: 'Terminating' } },
+      'finished',
+    ],
+    [
       'a terminating pod',
       { ...pod(), metadata: { ...pod().metadata, deletionTimestamp: new Date() } },
       enabledNs,

@@ -42,7 +42,9 @@ export function checkPodSidecar(
   if (pod.metadata?.namespace === options.controlPlaneNamespace)
     return { missing: false, reason: 'control-plane' };
   const phase = pod.status?.phase;
-  if (pod.metadata?.deletionTimestamp || phase === 'Succeeded' || phase === 'Failed') {
+  // A namespace being deleted takes its pods with it (and refuses new Events).
+  const ending = namespace?.metadata?.deletionTimestamp || namespace?.status?.phase === 'Terminating';
+  if (ending || pod.metadata?.deletionTimestamp || phase === 'Succeeded' || phase === 'Failed') {
     return { missing: false, reason: 'finished' };
   }
   if (labels?.[INJECT_LABEL] === 'disabled') return { missing: false, reason: 'opted-out' };
