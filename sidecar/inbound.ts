@@ -136,7 +136,7 @@ export interface InboundPipeline {
 /** What the pipeline derives from one policy snapshot, once: never per request. */
 interface SnapshotState {
   issuers: IssuerWithTokens[];
-  /** Made on first use; lives as long as the snapshot, and its JWKS cache with it. */
+  /** Made on first use, for this snapshot; JWKS caches outlive it (the caller's key-source pool). */
   validator?: JwtValidator<IssuerWithTokens>;
   headerPolicy: HeaderPolicy;
   /** By "requests/periodMs": a new snapshot starts counting afresh, bounded to its rules. */
