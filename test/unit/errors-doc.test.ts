@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CA_ERRORS } from '../../ca/errors.ts';
 import { INJECT_ERRORS } from '../../controller/inject/errors.ts';
+import { MONITOR_ERRORS } from '../../controller/monitor/errors.ts';
 import { IDP_ERRORS } from '../../idp/errors.ts';
 import { CORE_ERRORS } from '../../lib/errors.ts';
 import { PATH_ERRORS } from '../../lib/path-errors.ts';
@@ -16,6 +17,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   ca: CA_ERRORS,
   sidecar: SIDECAR_ERRORS,
   inject: INJECT_ERRORS,
+  monitor: MONITOR_ERRORS,
   idp: IDP_ERRORS,
 };
 
