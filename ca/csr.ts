@@ -1,5 +1,5 @@
 import { verify, type VerifyJsonWebKeyInput, type VerifyPublicKeyInput } from 'node:crypto';
-import { bytesOf, children, contentOf, oidToString, readElement, TAG, type Element } from './der.ts';
+import { bytesOf, children, contentOf, oid, oidToString, readElement, TAG, type Element } from './der.ts';
 import { caError } from './errors.ts';
 
 /**
@@ -23,23 +23,28 @@ export const DEFAULT_MAX_CSR_BYTES = 8192;
 
 type VerifyKeyWithOptions = VerifyPublicKeyInput | VerifyJsonWebKeyInput;
 
-const SIGNATURE_HASHES: Readonly<Record<string, { hash: string; key: 'ec' | 'rsa' }>> = {
+// Tables by dotted OID, looked up by the OID's content bytes (hex): cheaper than decoding them.
+const byContent = <T>(table: Readonly<Record<string, T>>): ReadonlyMap<string, T> =>
+  new Map(Object.entries(table).map(([dotted, value]) => [oid(dotted).subarray(2).toString('hex'), value]));
+const oidKey = (der: Buffer, element: Element) => contentOf(der, element).toString('hex');
+
+const SIGNATURE_HASHES = byContent<{ hash: string; key: 'ec' | 'rsa' }>({
   '1.2.840.10045.4.3.2': { hash: 'sha256', key: 'ec' },
   '1.2.840.10045.4.3.3': { hash: 'sha384', key: 'ec' },
   '1.2.840.10045.4.3.4': { hash: 'sha512', key: 'ec' },
   '1.2.840.113549.1.1.11': { hash: 'sha256', key: 'rsa' },
   '1.2.840.113549.1.1.12': { hash: 'sha384', key: 'rsa' },
   '1.2.840.113549.1.1.13': { hash: 'sha512', key: 'rsa' },
-};
+});
 
-const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
-const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const EC_PUBLIC_KEY = oid('1.2.840.10045.2.1').subarray(2).toString('hex');
+const RSA_ENCRYPTION = oid('1.2.840.113549.1.1.1').subarray(2).toString('hex');
 type Curve = 'P-256' | 'P-384';
 const COORDINATE_BYTES: Readonly<Record<Curve, number>> = { 'P-256': 32, 'P-384': 48 };
-const ACCEPTED_CURVES: Readonly<Record<string, Curve>> = {
+const ACCEPTED_CURVES = byContent<Curve>({
   '1.2.840.10045.3.1.7': 'P-256',
   '1.3.132.0.34': 'P-384',
-};
+});
 const UNCOMPRESSED_POINT = 0x04;
 const MIN_RSA_BITS = 2048;
 // A ceiling too: verifying with a huge modulus is a cheap way to burn the CA's CPU.
@@ -78,11 +83,13 @@ function keyTypeOf(der: Buffer, spki: Element): { keyType: 'ec' | 'rsa'; curve?:
   if (extra.length > 0) malformed('SubjectPublicKeyInfo');
   const [id, parameters, ...more] = children(der, algorithm);
   if (!id || id.tag !== TAG.OID || more.length > 0) malformed('key algorithm');
-  const keyAlgorithm = oidToString(contentOf(der, id));
+  const keyAlgorithm = oidKey(der, id);
   if (keyAlgorithm === EC_PUBLIC_KEY) {
-    const curve = parameters?.tag === TAG.OID ? oidToString(contentOf(der, parameters)) : 'explicit';
-    const accepted = ACCEPTED_CURVES[curve];
-    if (!accepted) weak('ECDSA keys must be on P-256 or P-384', { curve });
+    const accepted = parameters?.tag === TAG.OID ? ACCEPTED_CURVES.get(oidKey(der, parameters)) : undefined;
+    if (!accepted) {
+      const curve = parameters?.tag === TAG.OID ? oidToString(contentOf(der, parameters)) : 'explicit';
+      weak('ECDSA keys must be on P-256 or P-384', { curve });
+    }
     // OpenSSL reads compressed points too, but Go's crypto/x509 (and so many peers) does not.
     const point = contentOf(der, keyBits);
     const pointBytes = 1 + 2 * COORDINATE_BYTES[accepted];
@@ -102,7 +109,7 @@ function keyTypeOf(der: Buffer, spki: Element): { keyType: 'ec' | 'rsa'; curve?:
     if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) weak('RSA keys must have 2048 to 8192 bits', { bits });
     return { keyType: 'rsa' };
   }
-  weak('key must be ECDSA P-256, P-384 or RSA >= 2048', { algorithm: keyAlgorithm });
+  weak('key must be ECDSA P-256, P-384 or RSA >= 2048', { algorithm: oidToString(contentOf(der, id)) });
 }
 
 function parse(der: Buffer): ParsedCsr {
@@ -122,7 +129,7 @@ function parse(der: Buffer): ParsedCsr {
   const { keyType, curve } = keyTypeOf(der, spki);
   const [algorithmOid] = children(der, algorithm);
   if (!algorithmOid || algorithmOid.tag !== TAG.OID) malformed('signature algorithm');
-  const scheme = SIGNATURE_HASHES[oidToString(contentOf(der, algorithmOid))];
+  const scheme = SIGNATURE_HASHES.get(oidKey(der, algorithmOid));
   if (!scheme || scheme.key !== keyType) malformed('unsupported signature algorithm');
   const bits = contentOf(der, signature);
   if (bits.length < 2 || bits[0] !== 0) malformed('signature bit string');
