@@ -37,7 +37,8 @@ function toBigInt(address: string): { value: bigint; bits: 32 | 128 } | undefine
   const [head, tail] = text.split('::') as [string, string | undefined];
   const headGroups = head ? head.split(':') : [];
   const tailGroups = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : Array(8 - headGroups.length - tailGroups.length).fill('0');
+  const fill: string[] =
+    tail === undefined ? [] : Array<string>(8 - headGroups.length - tailGroups.length).fill('0');
   const groups = [...headGroups, ...fill, ...tailGroups];
   return { value: groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n), bits: 128 };
 }

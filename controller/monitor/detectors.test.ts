@@ -139,7 +139,7 @@ describe('resolveDetectorConfig', () => {
   ])('refuses %j with ERR_CONFIG_INVALID', (partial) => {
     let error: unknown;
     try {
-      resolveDetectorConfig(partial as Partial<DetectorConfig>);
+      resolveDetectorConfig(partial);
     } catch (caught) {
       error = caught;
     }

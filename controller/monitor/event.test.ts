@@ -58,7 +58,7 @@ describe('validateEvent', () => {
   const bad: [string, Partial<DecisionEventReceived>][] = [
     ['timeUnixMs', { timeUnixMs: T0 - 11 * 60_000 }],
     ['timeUnixMs', { timeUnixMs: T0 + 2 * 60_000 }],
-    ['decision', { decision: 0 as never }],
+    ['decision', { decision: 0 }],
     ['decision', { decision: 7 as never }],
     ['tokenFailure', { tokenFailure: 42 as never }],
     ['latencyMs', { latencyMs: Number.NaN }],

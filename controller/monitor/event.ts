@@ -80,6 +80,7 @@ const MAX = {
   source: 64,
 } as const;
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it refuses
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const METHOD = /^[A-Z][A-Z0-9_-]*$/;
 const REASON = /^[A-Z][A-Z0-9_]*$/;
