@@ -359,9 +359,11 @@ describe('three apps behind real sidecar processes', () => {
       }
       expect(calls).toBeGreaterThan(0);
       for (const name of APPS) {
-        // Not renewed (the CA is down) yet still valid: traffic ran on the SVID each one held.
+        // Not renewed (the CA is down) yet still valid: traffic ran on the SVID each one held. A
+        // renewal would move the expiry by half the lifetime; the slack only absorbs the time a
+        // scrape takes on a busy machine.
         const now = await svidExpiresAt(name);
-        expect(Math.abs(now - held[name]!)).toBeLessThan(2_000);
+        expect(Math.abs(now - held[name]!)).toBeLessThan(20_000);
         expect(now).toBeGreaterThan(Date.now());
       }
       expect((await viaA('/chain', token)).status).toBe(200);
@@ -369,7 +371,7 @@ describe('three apps behind real sidecar processes', () => {
       ready = await startControlPlane();
       for (const name of APPS) {
         await eventually(
-          async () => (await svidExpiresAt(name)) > held[name]! + 10_000,
+          async () => (await svidExpiresAt(name)) > held[name]! + 30_000,
           `sidecar ${name} renewed its SVID`,
           90_000,
           500,
