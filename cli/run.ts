@@ -45,6 +45,10 @@ const commands: Record<string, Command> = {
     summary: "Redirect the pod's traffic through the sidecar (the injected init container)",
     run: async (args, io) => (await import('./init-iptables.ts')).runInitIptables(args, io),
   },
+  idp: {
+    summary: 'Run the built-in OpenID Connect identity provider; manage its users and clients',
+    run: async (args, io) => (await import('./idp.ts')).runIdp(args, io),
+  },
   version: {
     summary: 'Print the Lanyard version',
     run: (_args, io) => {
