@@ -12,6 +12,7 @@ import type { Clock } from '../lib/clock.ts';
 import { createKeyAndCsr } from '../lib/csr.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
+import { certificatePem } from '../lib/pem.ts';
 import type { WorkloadIdentity } from '../lib/spiffe.ts';
 import { loadCaProto, type CertificateServiceHandlers } from '../proto/load.ts';
 import type { IssueX509SVIDRequest__Output } from '../proto/generated/lanyard/ca/v1/IssueX509SVIDRequest.ts';
@@ -63,9 +64,6 @@ export interface CaServer {
   close(): Promise<void>;
 }
 
-const toPem = (der: Buffer) =>
-  `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
-
 function bundleMessage(trustDomain: string, bundle: Bundle): TrustBundle {
   return { trustDomain, roots: bundle.rootPems.map(pemToDer), sequence: bundle.sequence };
 }
@@ -91,7 +89,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       identity: options.serverIdentity,
       ttlMs: Number.MAX_SAFE_INTEGER,
     });
-    tls.setIdentity(issued.chain.map(toPem).join(''), privateKeyPem);
+    tls.setIdentity(issued.chain.map(certificatePem).join(''), privateKeyPem);
     const halfLife = (issued.expiresAt - options.clock.now()) / 2;
     renewTimer = setTimeout(() => {
       renewServingCert().catch((error: unknown) =>

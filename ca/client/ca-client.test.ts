@@ -7,7 +7,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CA_SPIFFE_ID, startTestCaServer } from '../../test/helpers/ca-server.ts';
 import { FileKeyStore } from '../file-keystore.ts';
-import { CaClient, toPem } from './ca-client.ts';
+import { CaClient } from './ca-client.ts';
 
 const identity = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' };
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-client-'));
@@ -121,17 +121,6 @@ describe('CaClient', () => {
     } finally {
       client.stop();
       await server.close();
-    }
-  });
-});
-
-describe('toPem', () => {
-  it('regression: a DER whose base64 fills the last line exactly gets no blank line before the footer', () => {
-    for (const size of [48, 96, 478, 479]) {
-      const pem = toPem(Buffer.alloc(size, 1));
-      expect(pem).not.toMatch(/\n\n/);
-      expect(pem.split('\n').every((line) => line.length <= 64)).toBe(true);
-      expect(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64')).toEqual(Buffer.alloc(size, 1));
     }
   });
 });

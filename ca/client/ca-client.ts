@@ -5,6 +5,7 @@ import { Backoff } from '../../lib/backoff.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { createKeyAndCsr } from '../../lib/csr.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
+import { certificatePem } from '../../lib/pem.ts';
 import type { IssueX509SVIDResponse__Output } from '../../proto/generated/lanyard/ca/v1/IssueX509SVIDResponse.ts';
 import type { MintJWTSVIDResponse__Output } from '../../proto/generated/lanyard/ca/v1/MintJWTSVIDResponse.ts';
 import { loadCaProto, type CertificateServiceClient, type TrustBundleMessage } from '../../proto/load.ts';
@@ -50,14 +51,6 @@ export interface CaClientOptions {
   readonly onSvid?: (svid: Svid) => void;
   readonly onBundle?: (bundle: Bundle) => void;
 }
-
-// 64-character lines and no blank line: a DER whose base64 fills the last line exactly must
-// not get an empty line before the footer, which OpenSSL refuses.
-export const toPem = (der: Buffer): string =>
-  `-----BEGIN CERTIFICATE-----\n${der
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE-----\n`;
 
 /**
  * Keeps an X.509-SVID fresh: requests one, renews it at half-life with jitter, retries with
@@ -190,7 +183,7 @@ export class CaClient {
       const svid: Svid = {
         spiffeId: response.spiffeId,
         privateKeyPem,
-        certChainPem: chain.map((cert) => toPem(cert.raw)).join(''),
+        certChainPem: chain.map((cert) => certificatePem(cert.raw)).join(''),
         expiresAt: response.expiresAtUnixMs,
       };
       if (response.bundle) this.acceptBundle(response.bundle);
@@ -222,7 +215,7 @@ export class CaClient {
 
   private acceptBundle(message: TrustBundleMessage): void {
     if (message.sequence <= this.bundle.sequence && this.bundle.sequence !== 0) return;
-    this.bundle = { sequence: message.sequence, rootsPem: message.roots.map(toPem).join('') };
+    this.bundle = { sequence: message.sequence, rootsPem: message.roots.map(certificatePem).join('') };
     this.options.onBundle?.(this.bundle);
   }
 

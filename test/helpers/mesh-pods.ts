@@ -14,6 +14,7 @@ import { systemClock } from '../../lib/clock.ts';
 import { parseSpiffeId, workloadIdentityOf } from '../../lib/spiffe.ts';
 import { kubeSecretClient } from '../../kube/secrets.ts';
 import { p256Csr } from './csr.ts';
+import { certificatePem } from '../../lib/pem.ts';
 
 export interface PodSpec {
   namespace: string;
@@ -68,11 +69,6 @@ export interface MeshCa {
   issue(spiffeId: string): IssuedSvid;
 }
 
-function derToPem(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
-}
-
 /** Opens the CA of a control plane running in `namespace` (its Secret must exist). */
 export async function openMeshCa(
   kc: KubeConfig,
@@ -97,7 +93,7 @@ export async function openMeshCa(
       const issued = ca.issueX509Svid({ csr, identity });
       return {
         spiffeId: issued.spiffeId,
-        certChainPem: issued.chain.map(derToPem).join(''),
+        certChainPem: issued.chain.map(certificatePem).join(''),
         keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
       };
     },
