@@ -135,7 +135,7 @@ async function keyFromJwk(jwk: typeof RFC7515_A3_KEY, kid: string): Promise<Test
 }
 
 beforeAll(async () => {
-  await kubectl(['apply', '--server-side', '-f', fileURLToRoot('crds/authpolicy.yaml')]);
+  await kubectl(['apply', '--server-side', '-f', repoPath('crds/authpolicy.yaml')]);
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/authpolicies.lanyard.dev']);
   await core.createNamespace({ body: { metadata: { name: system } } });
   controlPlane = await startControlPlane({
@@ -172,7 +172,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-function fileURLToRoot(path: string): string {
+function repoPath(path: string): string {
   return new URL(`../../${path}`, import.meta.url).pathname;
 }
 
