@@ -1,0 +1,587 @@
+// Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick]
+// One run measures, on the same upstream app with the same load: (a) client → app directly,
+// (b) an nginx pair doing mTLS with Lanyard SVIDs, (c) a Lanyard sidecar pair (real
+// `lanyard sidecar` processes, compiled) validating a user JWT and evaluating a 50-rule
+// AuthPolicy on every request. Open-loop latency at fixed rates (vegeta), closed-loop
+// saturation (wrk), CPU per 1000 requests and RSS per proxy process from /proc.
+// Cores: the load generators and this script on core 0; app, proxies on core 1.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CaClient } from '../ca/client/ca-client.ts';
+import { startControlPlane, type LocalWorkload } from '../controller/control-plane.ts';
+import { createDemoIssuer, DEMO_AUDIENCE, DEMO_ISSUER } from '../dev/issuer.ts';
+import { systemClock } from '../lib/clock.ts';
+import { silentLogger } from '../lib/logger.ts';
+import { freePorts } from '../test/helpers/mesh-processes.ts';
+import { compiledLanyard } from './lib/lanyard-build.ts';
+import {
+  childPids,
+  cpuSeconds,
+  goProgram,
+  machine,
+  percentile,
+  pinSelf,
+  requireTool,
+  rssBytes,
+  rssSampler,
+  sleep,
+  writeResult,
+} from './lib/tools.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const secondsArg = args.indexOf('--seconds');
+const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 2 : 15;
+const RATES = quick ? [500] : [500, 1000, 2000];
+const CONNECTIONS = 16;
+const RULES = 50;
+const LOAD_CORE = '0';
+const SERVER_CORE = '1';
+
+const nginx = requireTool('nginx', 'apt-get install nginx-light (or nginx)');
+const wrk = requireTool('wrk', 'apt-get install wrk');
+requireTool('taskset', 'apt-get install util-linux');
+const vegeta = goProgram({
+  name: 'vegeta',
+  version: 'v12.13.0',
+  pkg: 'github.com/tsenart/vegeta/v12',
+  binary: 'vegeta',
+}).binary;
+const lanyardMain = compiledLanyard();
+pinSelf(Number(LOAD_CORE));
+
+const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-dataplane-'));
+const children: ChildProcess[] = [];
+const cleanup = () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+};
+process.on('exit', cleanup);
+
+/** A process on one core; its output goes to a file (as a container runtime keeps it). */
+function pinned(core: string, command: string, commandArgs: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+  const logFile = join(dir, `process-${children.length}.log`);
+  const log = openSync(logFile, 'a');
+  const child = spawn('taskset', ['-c', core, command, ...commandArgs], {
+    env: env ?? process.env,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    const tail = readFileSync(logFile, 'utf8').slice(-4000);
+    console.error(`bench: ${command} ${commandArgs[0] ?? ''} exited (${code ?? signal}):\n${tail}`);
+  });
+  children.push(child);
+  return child;
+}
+let stopping = false;
+
+function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+// --- The upstream app: plain Node HTTP, a fixed 1 KB body, keep-alive. -----------------------
+const [
+  appPort,
+  nginxClientPort,
+  nginxServerPort,
+  sidecarIn,
+  sidecarOut,
+  clientAdmin,
+  serverAdmin,
+  clientIn,
+  serverOut,
+] = await freePorts(9);
+const APP = `
+import { createServer } from 'node:http';
+const body = Buffer.alloc(1024, 'x');
+const server = createServer((req, res) => {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+  res.end(body);
+});
+server.keepAliveTimeout = 60_000;
+server.listen(${appPort}, '127.0.0.1');
+`;
+pinned(SERVER_CORE, process.execPath, ['--input-type=module', '-e', APP]);
+await until('the app', async () => (await httpStatus(appPort!, '/')) === 200);
+
+// --- The control plane (local mode) and the policy: 50 rules, roles, an unhit rate limit. ------
+const issuer = await createDemoIssuer();
+const workload = (name: string): LocalWorkload => ({
+  name,
+  namespace: 'bench',
+  serviceAccount: name,
+  labels: { app: name },
+});
+const policiesDir = join(dir, 'policies');
+mkdirSync(policiesDir);
+mkdirSync(join(dir, 'state'));
+const policy = {
+  apiVersion: 'lanyard.dev/v1alpha1',
+  kind: 'AuthPolicy',
+  metadata: { name: 'server', namespace: 'bench' },
+  spec: {
+    selector: { matchLabels: { app: 'server' } },
+    userTokens: [{ issuer: DEMO_ISSUER, jwks: issuer.jwksJson, audiences: [DEMO_AUDIENCE] }],
+    permissions: Array.from({ length: RULES }, (_, i) => ({
+      name: `p${i}`,
+      methods: ['GET'],
+      paths: [`/api/v1/resource-${i}/{id}`, `/api/v1/resource-${i}/{id}/items/{**}`],
+    })),
+    roles: [
+      { name: 'reader', permissions: Array.from({ length: RULES }, (_, i) => `p${i}`) },
+      { name: 'auditor', permissions: ['p0'] },
+    ],
+    action: 'ALLOW',
+    rules: Array.from({ length: RULES }, (_, i) => ({
+      name: `r${i}`,
+      from: [{ principals: ['spiffe://cluster.local/ns/bench/sa/client'] }],
+      to: [{ permission: `p${i}` }],
+      when: [{ role: i % 2 === 0 ? 'reader' : 'auditor' }],
+      // The benchmark's requests match the last rule: every rule before it is looked at.
+      ...(i === RULES - 2 ? { rateLimit: { requests: 1_000_000, per: '1s', by: 'user' } } : {}),
+    })),
+  },
+};
+// The requests hit rule r48 (reader, rate-limited, far from the first rule).
+const PATH = `/api/v1/resource-${RULES - 2}/42`;
+writeFileSync(join(policiesDir, 'server.yaml'), JSON.stringify(policy));
+const controlPlane = await startControlPlane({
+  source: {
+    kind: 'folder',
+    dir: policiesDir,
+    workloads: [workload('client'), workload('server')],
+    stateDir: join(dir, 'state'),
+  },
+  host: '127.0.0.1',
+  port: 0,
+  log: silentLogger,
+});
+if (controlPlane.policyMessages().length > 0) throw new Error(controlPlane.policyMessages().join('\n'));
+const rootsFile = join(dir, 'roots.pem');
+writeFileSync(rootsFile, controlPlane.rootsPem());
+const serverId = 'spiffe://cluster.local/ns/bench/sa/server';
+const tokens = await Promise.all(
+  Array.from({ length: 16 }, (_, i) =>
+    issuer.token({ sub: `user-${i}`, roles: ['reader'], amr: ['pwd'] }, 3600),
+  ),
+);
+
+// --- The Lanyard pair: two compiled `lanyard sidecar` processes on the server core. ------------
+const routesFile = join(dir, 'routes.json');
+writeFileSync(
+  routesFile,
+  JSON.stringify({ 'server.bench:80': { address: '127.0.0.1', port: sidecarIn, spiffeId: serverId } }),
+);
+function sidecar(name: string, ports: { inbound: number; outbound: number; admin: number }, extra = {}) {
+  return pinned(SERVER_CORE, process.execPath, [lanyardMain, 'sidecar'], {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    LANYARD_CONTROL_PLANE: controlPlane.address,
+    LANYARD_CONTROL_PLANE_ID: controlPlane.spiffeId,
+    LANYARD_ROOTS_FILE: rootsFile,
+    LANYARD_POD_NAME: name,
+    LANYARD_JOIN_TOKEN: controlPlane.joinToken(name),
+    LANYARD_INBOUND_PORT: String(ports.inbound),
+    LANYARD_OUTBOUND_PORT: String(ports.outbound),
+    LANYARD_ADMIN_PORT: String(ports.admin),
+    LANYARD_BIND_ADDRESS: '127.0.0.1',
+    ...extra,
+  });
+}
+const serverSidecar = sidecar(
+  'server',
+  { inbound: sidecarIn!, outbound: serverOut!, admin: serverAdmin! },
+  { LANYARD_APP_PORT: String(appPort) },
+);
+const clientSidecar = sidecar(
+  'client',
+  { inbound: clientIn!, outbound: sidecarOut!, admin: clientAdmin! },
+  { LANYARD_ROUTES_FILE: routesFile },
+);
+await until('the server sidecar', async () => (await httpStatus(serverAdmin!, '/ready')) === 200);
+await until('the client sidecar', async () => (await httpStatus(clientAdmin!, '/ready')) === 200);
+
+// --- The nginx pair, with SVIDs for the same identities from the same CA. ----------------------
+async function svid(name: string): Promise<{ cert: string; key: string }> {
+  const client = new CaClient({
+    address: controlPlane.address,
+    caSpiffeId: controlPlane.spiffeId,
+    bootstrapRootsPem: controlPlane.rootsPem(),
+    credential: () => Promise.resolve({ kind: 'join-token', token: controlPlane.joinToken(name) }),
+    clock: systemClock,
+    logger: silentLogger,
+  });
+  const issued = await client.start();
+  client.stop();
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  writeFileSync(cert, issued.certChainPem);
+  writeFileSync(key, issued.privateKeyPem, { mode: 0o600 });
+  return { cert, key };
+}
+const nginxClientSvid = await svid('client');
+const nginxServerSvid = await svid('server');
+function nginxConfig(name: string, server: string): string {
+  const prefix = join(dir, name);
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(join(prefix, 'tmp'));
+  const file = join(prefix, 'nginx.conf');
+  writeFileSync(
+    file,
+    `worker_processes 1;
+error_log ${prefix}/logs/error.log warn;
+pid ${prefix}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp; proxy_temp_path ${prefix}/tmp;
+  fastcgi_temp_path ${prefix}/tmp; uwsgi_temp_path ${prefix}/tmp; scgi_temp_path ${prefix}/tmp;
+  keepalive_requests 1000000;
+  ${server}
+}
+`,
+  );
+  return file;
+}
+const nginxServerConf = nginxConfig(
+  'nginx-server',
+  `upstream app { server 127.0.0.1:${appPort}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${nginxServerPort} ssl;
+    ssl_certificate ${nginxServerSvid.cert};
+    ssl_certificate_key ${nginxServerSvid.key};
+    ssl_client_certificate ${rootsFile};
+    ssl_verify_client on;
+    ssl_protocols TLSv1.3;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`,
+);
+const nginxClientConf = nginxConfig(
+  'nginx-client',
+  `upstream mesh { server 127.0.0.1:${nginxServerPort}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${nginxClientPort};
+    location / {
+      proxy_pass https://mesh;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_certificate ${nginxClientSvid.cert};
+      proxy_ssl_certificate_key ${nginxClientSvid.key};
+      proxy_ssl_trusted_certificate ${rootsFile};
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_session_reuse on;
+      # nginx checks a peer by DNS name only; an SVID has a URI SAN, so the server's identity
+      # is not checked here (the Lanyard client sidecar checks the SPIFFE ID).
+      proxy_ssl_verify off;
+    }
+  }`,
+);
+const nginxServer = pinned(SERVER_CORE, nginx, ['-c', nginxServerConf, '-g', 'daemon off;']);
+const nginxClient = pinned(SERVER_CORE, nginx, ['-c', nginxClientConf, '-g', 'daemon off;']);
+await until('nginx', async () => (await httpStatus(nginxClientPort!, PATH)) === 200);
+const nginxWorkers = () => [...childPids(nginxClient.pid!), ...childPids(nginxServer.pid!)];
+if (nginxWorkers().length !== 2) throw new Error(`expected 2 nginx workers, found ${nginxWorkers().length}`);
+
+// --- The three paths, and the processes each one costs. --------------------------------------
+interface Path {
+  name: 'direct' | 'nginx' | 'lanyard';
+  port: number;
+  host: string;
+  proxies: () => { role: string; pid: number }[];
+}
+const paths: Path[] = [
+  { name: 'direct', port: appPort!, host: 'server.bench', proxies: () => [] },
+  {
+    name: 'nginx',
+    port: nginxClientPort!,
+    host: 'server.bench',
+    proxies: () => {
+      const [client, server] = nginxWorkers();
+      return [
+        { role: 'client', pid: client! },
+        { role: 'server', pid: server! },
+      ];
+    },
+  },
+  {
+    name: 'lanyard',
+    port: sidecarOut!,
+    host: 'server.bench',
+    proxies: () => [
+      { role: 'client', pid: clientSidecar.pid! },
+      { role: 'server', pid: serverSidecar.pid! },
+    ],
+  },
+];
+for (const path of paths) {
+  const status = await new Promise<number>((resolve) => {
+    const req = get(
+      {
+        host: '127.0.0.1',
+        port: path.port,
+        path: PATH,
+        headers: { host: path.host, authorization: `Bearer ${tokens[0]}` },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+  });
+  if (status !== 200) throw new Error(`${path.name}: GET ${PATH} answered ${status}, not 200`);
+}
+// A request the policy must refuse, so that the Lanyard path is known to enforce.
+const refused = await new Promise<number>((resolve) => {
+  get({ host: '127.0.0.1', port: sidecarOut, path: PATH, headers: { host: 'server.bench' } }, (res) => {
+    res.resume();
+    resolve(res.statusCode ?? 0);
+  }).on('error', () => resolve(0));
+});
+if (refused !== 401 && refused !== 403) throw new Error(`lanyard: a request without a token got ${refused}`);
+
+const idleRss = Object.fromEntries(
+  paths.map((path) => [path.name, path.proxies().map((p) => ({ role: p.role, rssBytes: rssBytes(p.pid) }))]),
+);
+
+interface ProxyCost {
+  role: string;
+  cpuSeconds: number;
+  cpuSecondsPer1000: number;
+  peakRssBytes: number;
+}
+function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Promise<T>) {
+  return async () => {
+    const proxies = path.proxies();
+    const cpuBefore = proxies.map((p) => cpuSeconds(p.pid));
+    const sampler = rssSampler(proxies.map((p) => p.pid));
+    const result = await run();
+    const peaks = sampler.stop();
+    const requests = requestsOf(result);
+    const costs: ProxyCost[] = proxies.map((p, i) => {
+      const used = cpuSeconds(p.pid) - cpuBefore[i]!;
+      return {
+        role: p.role,
+        cpuSeconds: used,
+        cpuSecondsPer1000: (used / requests) * 1000,
+        peakRssBytes: peaks[i]!,
+      };
+    });
+    return { result, costs };
+  };
+}
+
+function runProcess(command: string, commandArgs: string[], input?: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', LOAD_CORE, command, ...commandArgs], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${command} exited ${code}: ${err}`)),
+    );
+    child.stdin.end(input ?? '');
+  });
+}
+
+interface OpenLoop {
+  rate: number;
+  requests: number;
+  errors: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+}
+
+/** vegeta at a fixed rate, 16 keep-alive connections; latencies from its per-request CSV. */
+async function openLoop(path: Path, rate: number, seconds: number): Promise<OpenLoop> {
+  const targets = tokens
+    .map(
+      (token) =>
+        `GET http://127.0.0.1:${path.port}${PATH}\nHost: ${path.host}\nAuthorization: Bearer ${token}\n`,
+    )
+    .join('\n');
+  const targetsFile = join(dir, `targets-${path.name}.txt`);
+  writeFileSync(targetsFile, targets);
+  const resultsFile = join(dir, `vegeta-${path.name}-${rate}.bin`);
+  await runProcess(vegeta, [
+    'attack',
+    `-targets=${targetsFile}`,
+    `-rate=${rate}/s`,
+    `-duration=${seconds}s`,
+    `-connections=${CONNECTIONS}`,
+    `-max-connections=${CONNECTIONS}`,
+    '-workers=16',
+    '-max-workers=256',
+    '-keepalive=true',
+    '-timeout=10s',
+    `-output=${resultsFile}`,
+  ]);
+  const csv = (await runProcess(vegeta, ['encode', '--to=csv', resultsFile])).toString();
+  const latencies: number[] = [];
+  let errors = 0;
+  for (const line of csv.split('\n')) {
+    if (!line) continue;
+    const [, code, latencyNs] = line.split(',');
+    if (code !== '200') errors += 1;
+    latencies.push(Number(latencyNs) / 1e6);
+  }
+  latencies.sort((a, b) => a - b);
+  rmSync(resultsFile, { force: true });
+  return {
+    rate,
+    requests: latencies.length,
+    errors,
+    latencyMs: {
+      p50: percentile(latencies, 50),
+      p90: percentile(latencies, 90),
+      p99: percentile(latencies, 99),
+      p999: percentile(latencies, 99.9),
+      max: latencies[latencies.length - 1] ?? Number.NaN,
+    },
+  };
+}
+
+interface ClosedLoop {
+  requestsPerSecond: number;
+  requests: number;
+  non2xx: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+}
+
+function wrkMs(text: string, label: string): number {
+  const match = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
+  if (!match) return Number.NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+/** wrk: one thread, 16 keep-alive connections, as fast as the path answers. */
+async function closedLoop(path: Path, seconds: number): Promise<ClosedLoop> {
+  const text = (
+    await runProcess(wrk, [
+      '-t1',
+      `-c${CONNECTIONS}`,
+      `-d${seconds}s`,
+      '--latency',
+      '-H',
+      `Host: ${path.host}`,
+      '-H',
+      `Authorization: Bearer ${tokens[0]}`,
+      `http://127.0.0.1:${path.port}${PATH}`,
+    ])
+  ).toString();
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  return {
+    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
+    requests,
+    non2xx,
+    latencyMs: { p50: wrkMs(text, '50'), p90: wrkMs(text, '90'), p99: wrkMs(text, '99') },
+  };
+}
+
+// --- The run: warm-up, then each rate for each path in turn, then saturation. ----------------
+const startedAt = new Date().toISOString();
+console.error(`bench: warming up (${paths.map((p) => p.name).join(', ')})`);
+for (const path of paths) await openLoop(path, 500, quick ? 1 : 3);
+
+const open: Record<string, { load: OpenLoop; costs: ProxyCost[] }[]> = { direct: [], nginx: [], lanyard: [] };
+for (const rate of RATES) {
+  for (const path of paths) {
+    console.error(`bench: ${path.name} at ${rate} rps for ${SECONDS} s`);
+    const { result, costs } = await measure(
+      path,
+      (r: OpenLoop) => r.requests,
+      () => openLoop(path, rate, SECONDS),
+    )();
+    open[path.name]!.push({ load: result, costs });
+  }
+}
+const closed: Record<string, { load: ClosedLoop; costs: ProxyCost[] }> = {};
+for (const path of paths) {
+  console.error(`bench: ${path.name} closed loop for ${SECONDS} s`);
+  const { result, costs } = await measure(
+    path,
+    (r: ClosedLoop) => r.requests,
+    () => closedLoop(path, SECONDS),
+  )();
+  closed[path.name] = { load: result, costs };
+}
+
+const result = {
+  benchmark: 'dataplane',
+  startedAt,
+  finishedAt: new Date().toISOString(),
+  machine: machine(),
+  setup: {
+    seconds: SECONDS,
+    rates: RATES,
+    connections: CONNECTIONS,
+    bodyBytes: 1024,
+    rules: RULES,
+    path: PATH,
+    app: 'Node.js http server, fixed 1 KB body (one process)',
+    openLoopGenerator: 'vegeta v12.13.0 (attack -rate, 16 connections, keep-alive)',
+    closedLoopGenerator: 'wrk 4.1.0 (-t1 -c16, keep-alive)',
+    cores: {
+      [LOAD_CORE]: 'load generators (vegeta, wrk), this script, the control plane (idle during load)',
+      [SERVER_CORE]: 'app, nginx client + server workers, Lanyard client + server sidecars',
+    },
+    lanyard: `compiled sidecar processes (node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
+    nginx: `${spawnSync(nginx, ['-v'], { encoding: 'utf8' }).stderr.trim()}, worker_processes 1 each, TLS 1.3, upstream keepalive`,
+  },
+  idleRss,
+  open,
+  closed,
+};
+const file = writeResult('dataplane', result);
+console.log(`bench: wrote ${file}`);
+for (const rate of RATES) {
+  const at = (name: string) => open[name]!.find((entry) => entry.load.rate === rate)!.load;
+  for (const name of ['nginx', 'lanyard']) {
+    const added = (k: keyof OpenLoop['latencyMs']) =>
+      (at(name).latencyMs[k] - at('direct').latencyMs[k]).toFixed(3);
+    console.log(
+      `${rate} rps ${name.padEnd(8)} added p50 ${added('p50')} p90 ${added('p90')} p99 ${added('p99')} p99.9 ${added('p999')} ms; errors ${at(name).errors}`,
+    );
+  }
+}
+for (const path of paths) {
+  const entry = closed[path.name]!;
+  console.log(
+    `closed loop ${path.name.padEnd(8)} ${entry.load.requestsPerSecond.toFixed(0)} rps; ` +
+      entry.costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', '),
+  );
+}
+
+stopping = true;
+await controlPlane.close();
+cleanup();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

@@ -1,0 +1,69 @@
+// The Lanyard CA's gRPC server as a process of its own, for bench/spire.ts (run with
+// `node --import tsx`, pinned to a core like the SPIRE server it is compared with). Prints one
+// JSON line once serving: {port, rootsPem, tokens}, where tokens[c] are single-use join tokens
+// of caller c (each caller its own identity, as workloads are). Stops on SIGTERM.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CallerAuthenticator } from '../../ca/caller-auth.ts';
+import { CertificateAuthority } from '../../ca/certificate-authority.ts';
+import { FileKeyStore } from '../../ca/file-keystore.ts';
+import { startCaServer } from '../../ca/grpc-server.ts';
+import { JoinTokens } from '../../ca/join-tokens.ts';
+import { Keyring } from '../../ca/keyring.ts';
+import { DEFAULT_TTL_POLICY } from '../../ca/ttl.ts';
+import { systemClock } from '../../lib/clock.ts';
+
+const callers = Number(process.env.BENCH_CALLERS ?? 100);
+const tokensPerCaller = Number(process.env.BENCH_TOKENS_PER_CALLER ?? 200);
+const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-ca-'));
+const keyring = await Keyring.open({
+  store: new FileKeyStore(join(dir, 'ca.json')),
+  trustDomain: 'cluster.local',
+  clock: systemClock,
+  rotation: {
+    prepareAtFraction: 0.5,
+    overlapMs: 86_400_000,
+    leafLifetimeMs: 86_400_000,
+    jwtKeyRotationMs: 86_400_000,
+    jwtLifetimeMs: 600_000,
+  },
+});
+const ca = new CertificateAuthority({
+  keyring,
+  clock: systemClock,
+  ttl: DEFAULT_TTL_POLICY,
+  jwtIssuer: 'https://ca.bench',
+});
+const joinTokens = new JoinTokens(systemClock);
+const server = await startCaServer({
+  ca,
+  auth: new CallerAuthenticator({ trustDomain: 'cluster.local', clock: systemClock, keyring, joinTokens }),
+  trustDomain: 'cluster.local',
+  serverIdentity: { trustDomain: 'cluster.local', namespace: 'lanyard-system', serviceAccount: 'lanyard' },
+  clock: systemClock,
+  host: '127.0.0.1',
+  port: 0,
+  // Every bench caller shares one address; the per-address bound on credential checks is for
+  // hostile floods, not for this load.
+  attestationsPerSecond: 1_000_000,
+  ratePerSecond: 1_000_000,
+});
+const tokens = Array.from({ length: callers }, (_, caller) =>
+  Array.from({ length: tokensPerCaller }, () =>
+    joinTokens.create(
+      { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: `caller-${caller}` },
+      3600_000,
+    ),
+  ),
+);
+process.stdout.write(
+  `${JSON.stringify({ port: server.port, rootsPem: ca.bundle().rootPems.join(''), tokens })}\n`,
+);
+const stop = () =>
+  void server.close().then(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
