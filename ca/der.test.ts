@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { children, oid, oidToString, readElement, sequence, tlv, time } from './der.ts';
+import {
+  children,
+  headerSize,
+  oid,
+  oidToString,
+  readElement,
+  sequence,
+  tlv,
+  time,
+  writeHeader,
+} from './der.ts';
 
 describe('DER', () => {
   it('encodes lengths in short and long form, and reads them back', () => {
@@ -30,5 +40,14 @@ describe('DER', () => {
     expect(() => readElement(Buffer.of(0x30, 0x05, 0), 0)).toThrow(RangeError);
     const nested = sequence(tlv(0x02, Buffer.of(1)), tlv(0x02, Buffer.of(2)));
     expect(children(nested, readElement(nested, 0))).toHaveLength(2);
+  });
+
+  it('writes headers in place exactly as tlv encodes them', () => {
+    for (const size of [0, 127, 128, 255, 256, 65_535, 65_536, 70_000]) {
+      const encoded = tlv(0x30, Buffer.alloc(size));
+      const target = Buffer.alloc(headerSize(size));
+      expect(writeHeader(target, 0, 0x30, size)).toBe(target.length);
+      expect(target.equals(encoded.subarray(0, target.length))).toBe(true);
+    }
   });
 });

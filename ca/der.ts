@@ -21,6 +21,27 @@ function header(tag: number, length: number): Buffer {
   throw new RangeError('DER value too long');
 }
 
+/** The size of the tag and length octets of an element whose content is `length` bytes. */
+export const headerSize = (length: number): number =>
+  length < 0x80 ? 2 : length < 0x100 ? 3 : length < 0x10000 ? 4 : 5;
+
+/** Writes the tag and length octets at `offset` (room for headerSize(length)); returns the end. */
+export function writeHeader(target: Buffer, offset: number, tag: number, length: number): number {
+  target[offset] = tag;
+  const size = headerSize(length);
+  if (size === 2) {
+    target[offset + 1] = length;
+    return offset + 2;
+  }
+  if (size === 5 && length >= 0x1000000) throw new RangeError('DER value too long');
+  target[offset + 1] = 0x80 | (size - 2);
+  for (let i = size - 1; i >= 2; i--) {
+    target[offset + i] = length & 0xff;
+    length >>= 8;
+  }
+  return offset + size;
+}
+
 /** One tag-length-value, the length computed from the content; one copy, however many parts. */
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
   let length = 0;

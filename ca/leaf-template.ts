@@ -1,6 +1,6 @@
 // The X.509-SVID leaf as a fixed DER template: the constant parts are encoded once per signing
 // CA, and only serial, validity, key and SPIFFE ID are filled per request.
-import { oid, sequence, TAG, time, tlv } from './der.ts';
+import { headerSize, oid, sequence, TAG, time, tlv, writeHeader } from './der.ts';
 
 /** The parts of a leaf that depend only on the CA that signs it. */
 export interface LeafTemplate {
@@ -60,20 +60,57 @@ export function constantExtensions(template: LeafTemplate): Buffer {
   return Buffer.concat([BASIC_CONSTRAINTS_LEAF, KEY_USAGE_DIGITAL_SIGNATURE, EKU_SERVER_CLIENT, ...aki]);
 }
 
-/** The TBSCertificate of one leaf: the bytes the CA signs. */
+/** The TBSCertificate of one leaf: the bytes the CA signs, written into one buffer. */
 export function leafTbs(template: LeafTemplate, constant: Buffer, fields: LeafFields): Buffer {
-  // SAN: exactly one uniformResourceIdentifier ([6] IA5String).
-  const san = extension(SAN_OID, true, sequence(tlv(0x86, Buffer.from(fields.spiffeId, 'latin1'))));
-  return sequence(
-    VERSION_3,
-    tlv(TAG.INTEGER, fields.serial),
-    template.signatureAlgorithm,
-    template.issuerName,
-    sequence(time(fields.notBefore), time(fields.notAfter)),
-    EMPTY_NAME,
-    fields.spki,
-    tlv(0xa3, sequence(constant, san)),
-  );
+  const notBefore = time(fields.notBefore);
+  const notAfter = time(fields.notAfter);
+  const id = Buffer.from(fields.spiffeId, 'latin1');
+  // Sizes from the inside out. SAN: exactly one uniformResourceIdentifier ([6] IA5String).
+  const names = headerSize(id.length) + id.length;
+  const sanValue = headerSize(names) + names;
+  const san = SAN_OID.length + CRITICAL.length + headerSize(sanValue) + sanValue;
+  const extensions = constant.length + headerSize(san) + san;
+  const explicit = headerSize(extensions) + extensions;
+  const validity = notBefore.length + notAfter.length;
+  const tbs =
+    VERSION_3.length +
+    headerSize(fields.serial.length) +
+    fields.serial.length +
+    template.signatureAlgorithm.length +
+    template.issuerName.length +
+    headerSize(validity) +
+    validity +
+    EMPTY_NAME.length +
+    fields.spki.length +
+    headerSize(explicit) +
+    explicit;
+  const out = Buffer.allocUnsafe(headerSize(tbs) + tbs);
+  let at = writeHeader(out, 0, TAG.SEQUENCE, tbs);
+  const put = (bytes: Buffer) => {
+    at += bytes.copy(out, at);
+  };
+  put(VERSION_3);
+  at = writeHeader(out, at, TAG.INTEGER, fields.serial.length);
+  put(fields.serial);
+  put(template.signatureAlgorithm);
+  put(template.issuerName);
+  at = writeHeader(out, at, TAG.SEQUENCE, validity);
+  put(notBefore);
+  put(notAfter);
+  put(EMPTY_NAME);
+  put(fields.spki);
+  at = writeHeader(out, at, 0xa3, explicit);
+  at = writeHeader(out, at, TAG.SEQUENCE, extensions);
+  put(constant);
+  at = writeHeader(out, at, TAG.SEQUENCE, san);
+  put(SAN_OID);
+  put(CRITICAL);
+  at = writeHeader(out, at, TAG.OCTET_STRING, sanValue);
+  at = writeHeader(out, at, TAG.SEQUENCE, names);
+  at = writeHeader(out, at, 0x86, id.length);
+  put(id);
+  if (at !== out.length) throw new RangeError('DER: leaf size mismatch');
+  return out;
 }
 
 /** Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }. */
