@@ -1,0 +1,254 @@
+// The sidecar's end of the decision event stream: each DecisionRecord becomes an event in a
+// bounded buffer (full: dropped and counted, the count sent with the next batch), and a timer
+// sends batches over one long-lived mTLS stream, reconnecting with backoff. `record` never
+// waits on the network, so reporting never delays a request.
+import { createHash, X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Backoff } from '../lib/backoff.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
+import { verifyPeer } from '../lib/peer.ts';
+import {
+  loadEventsProto,
+  type BatchAckReceived,
+  type DecisionEventMessage,
+  type EventBatchMessage,
+} from '../proto/load-events.ts';
+import type { TokenFailure } from '../proto/generated/lanyard/events/v1/TokenFailure.ts';
+import type { DecisionRecord } from './app-forwarder.ts';
+import type { TlsMaterial } from './listener.ts';
+
+export interface EventReporterOptions {
+  /** host:port of the control plane's gRPC endpoint. */
+  address: string;
+  /** The SPIFFE ID the control plane must present. */
+  serverId: string;
+  trustDomain: string;
+  tls: () => TlsMaterial;
+  /** Events kept while waiting to be sent; more are dropped and counted. Default 5 000. */
+  maxBuffer?: number;
+  /** Most events per batch (the server refuses more than 500). Default 200. */
+  batchSize?: number;
+  /** How often the buffer is sent. Default 1 s. */
+  flushEveryMs?: number;
+  backoff?: Backoff;
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** What the record does not carry, from the connection and the token. */
+export interface DecisionContext {
+  /** The caller's address as the socket saw it. */
+  source?: string;
+  /** From tokenId(): never the token. */
+  tokenId?: string;
+  issuer?: string;
+}
+
+// The sidecar's token error codes (sidecar/errors.ts) as the event's failure kind.
+const FAILURE: Record<string, TokenFailure> = {
+  ERR_JWT_EXPIRED: 'EXPIRED',
+  ERR_JWT_SIGNATURE: 'BAD_SIGNATURE',
+  ERR_JWT_ISSUER_UNKNOWN: 'UNKNOWN_ISSUER',
+  ERR_JWT_KEY_NOT_FOUND: 'UNKNOWN_KEY',
+  ERR_JWT_ALG_NOT_ALLOWED: 'ALGORITHM_NOT_ALLOWED',
+  ERR_JWT_NOT_YET_VALID: 'NOT_YET_VALID',
+  ERR_JWT_AUDIENCE: 'WRONG_AUDIENCE',
+  ERR_JWT_MALFORMED: 'MALFORMED',
+  ERR_JWT_TOO_LARGE: 'MALFORMED',
+  ERR_JWT_HEADER_UNSUPPORTED: 'MALFORMED',
+  ERR_JWT_CLAIM_INVALID: 'MALFORMED',
+};
+
+const JTI = /^[\x21-\x7e]{1,128}$/;
+
+/** An id for a token that is not the token: its jti when usable, else a SHA-256 prefix. */
+export function tokenId(token: string, jti?: unknown): string {
+  if (typeof jti === 'string' && JTI.test(jti) && jti.split('.').length !== 3) return jti;
+  return `sha256:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+}
+
+/** The wire event of one decision. */
+export function toEvent(
+  record: DecisionRecord,
+  context: DecisionContext,
+  timeMs: number,
+): DecisionEventMessage {
+  return {
+    timeUnixMs: timeMs,
+    peerId: record.peer ?? '',
+    userSubject: record.user ?? '',
+    userIssuer: context.issuer ?? '',
+    tokenId: context.tokenId ?? '',
+    method: record.method,
+    path: record.path,
+    decision: record.decision,
+    reason: record.reason,
+    policy: record.policy ?? '',
+    rule: record.rule ?? '',
+    sourceAddress: context.source ?? '',
+    latencyMs: record.latencyMs,
+    httpStatus: record.status,
+    tokenFailure: FAILURE[record.reason] ?? 'TOKEN_FAILURE_UNSPECIFIED',
+  };
+}
+
+export class EventReporter {
+  private readonly buffer: DecisionEventMessage[] = [];
+  private dropped = 0;
+  private sequence = 0;
+  private stream: ClientDuplexStream<EventBatchMessage, BatchAckReceived> | undefined;
+  private closeClient: (() => void) | undefined;
+  private writable = false;
+  private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private readonly backoff: Backoff;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  /** Totals: events sent, dropped here, and what the server's Acks said. */
+  readonly stats = { sent: 0, dropped: 0, accepted: 0, rejected: 0, droppedByServer: 0 };
+
+  constructor(private readonly options: EventReporterOptions) {
+    this.backoff = options.backoff ?? new Backoff(500, 30_000);
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+  }
+
+  /** Buffers one decision; never throws, never waits. */
+  record(record: DecisionRecord, context: DecisionContext = {}): void {
+    if (this.buffer.length >= (this.options.maxBuffer ?? 5000)) {
+      this.dropped += 1;
+      this.stats.dropped += 1;
+      return;
+    }
+    this.buffer.push(toEvent(record, context, this.clock.now()));
+  }
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+    this.timer = setInterval(() => this.flush(), this.options.flushEveryMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Reconnects with the current TLS material (after an SVID rotation). */
+  reconnect(): void {
+    this.teardown();
+    if (!this.stopped) this.connect();
+  }
+
+  /** Sends what is buffered if connected, then closes the stream. */
+  stop(): void {
+    if (this.stopped) return;
+    this.flush();
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.retry);
+    this.stream?.end();
+    this.stream = undefined;
+    this.writable = false;
+    const close = this.closeClient;
+    this.closeClient = undefined;
+    // Let the final batch leave before the channel closes.
+    setTimeout(() => close?.(), 1000).unref();
+  }
+
+  /** Writes batches while the stream takes them; gRPC's write() says when to wait for 'drain'. */
+  flush(): void {
+    const size = Math.min(this.options.batchSize ?? 200, 500);
+    while (this.stream && this.writable && (this.buffer.length > 0 || this.dropped > 0)) {
+      const events = this.buffer.splice(0, size);
+      this.sequence += 1;
+      const batch: EventBatchMessage = { sequence: this.sequence, events, droppedBeforeSend: this.dropped };
+      this.dropped = 0;
+      this.stats.sent += events.length;
+      this.writable = this.stream.write(batch);
+    }
+  }
+
+  private teardown(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    this.writable = false;
+    stream?.cancel();
+    this.closeClient?.();
+    this.closeClient = undefined;
+  }
+
+  private connect(): void {
+    const material = this.options.tls();
+    const channel = credentials.createSsl(
+      Buffer.from(material.bundlePem),
+      Buffer.from(material.keyPem),
+      Buffer.from(material.certChainPem),
+      {
+        // The control plane is identified by its SPIFFE ID, not by a DNS name.
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+          const verdict = verifyPeer(new X509Certificate(cert.raw), {
+            trustDomains: new Set([this.options.trustDomain]),
+            role: 'server',
+            expectedId: this.options.serverId,
+          });
+          return verdict.ok ? undefined : new Error(verdict.reason);
+        },
+      },
+    );
+    const client = new (loadEventsProto().EventService)(this.options.address, channel, {
+      'grpc.ssl_target_name_override': 'lanyard-control-plane',
+    });
+    const close = () => client.close();
+    this.closeClient = close;
+    const retryLater = (reason: string) => {
+      if (this.stopped) return;
+      const delay = this.backoff.next();
+      this.log.warn(
+        { reason, retryInMs: delay, buffered: this.buffer.length },
+        'event stream lost; buffering',
+      );
+      this.retry = setTimeout(() => this.connect(), delay);
+    };
+    // Events stay in the buffer until the channel is up: none are written into a doomed stream.
+    client.waitForReady(Date.now() + 10_000, (error) => {
+      if (this.closeClient !== close) return;
+      if (error) {
+        this.teardown();
+        return retryLater(error.message);
+      }
+      this.open(client.Report(), retryLater);
+    });
+  }
+
+  private open(
+    stream: ClientDuplexStream<EventBatchMessage, BatchAckReceived>,
+    retryLater: (reason: string) => void,
+  ): void {
+    this.stream = stream;
+    this.writable = true;
+    stream.on('data', (ack: BatchAckReceived) => {
+      this.backoff.reset();
+      this.stats.accepted += ack.accepted;
+      this.stats.rejected += ack.rejected;
+      this.stats.droppedByServer += ack.dropped;
+    });
+    stream.on('drain', () => {
+      if (this.stream !== stream) return;
+      this.writable = true;
+      this.flush();
+    });
+    const lost = (reason: string) => {
+      if (this.stream !== stream) return;
+      this.teardown();
+      retryLater(reason);
+    };
+    stream.on('error', (error: Error) => lost(error.message));
+    stream.on('end', () => lost('stream ended'));
+    this.flush();
+  }
+}
