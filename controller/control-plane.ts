@@ -35,6 +35,7 @@ import { kubeTokenReviewer } from '../kube/token-review.ts';
 import { InjectionHosting, type WebhookHostingOptions } from './inject/hosting.ts';
 import { PolicyController } from './policy-controller.ts';
 import { PolicyStream, type WorkloadResolver } from './policy-stream.ts';
+import { createMonitorHost, type MonitorHost } from './monitor/host.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -108,6 +109,8 @@ export interface ControlPlane {
   /** Set when the source is a folder: the messages of the last load (invalid policies). */
   readonly policyMessages: () => readonly string[];
   readonly stream: PolicyStream;
+  /** Decision events from sidecars, detectors, responses and the block list. */
+  readonly monitor: MonitorHost;
   /** host:port of the HTTP endpoints, when an HTTP port was given. */
   readonly httpAddress?: string;
   /** Why the control plane is not ready; empty when it is (what /ready answers). */
@@ -276,6 +279,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   }
 
   const stream = new PolicyStream({ trustDomain, signers, resolver, log });
+  const monitor = createMonitorHost({
+    trustDomain,
+    signers,
+    registry,
+    clock: systemClock,
+    log,
+    ...(source.kind === 'kubernetes' && {
+      kube: { kubeConfig: source.kubeConfig, namespace: source.namespace, leaseName: 'lanyard-controller' },
+    }),
+  });
+  closers.push(() => monitor.close());
   const server: CaServer = await startCaServer({
     ca,
     auth,
@@ -286,7 +300,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     metrics: createCaMetrics(registry, keyring),
     host: options.host ?? '0.0.0.0',
     port: options.port ?? 15012,
-    services: [{ definition: stream.definition, implementation: stream.implementation() }],
+    services: [
+      { definition: stream.definition, implementation: stream.implementation() },
+      { definition: monitor.service.definition, implementation: monitor.service.implementation() },
+    ],
   });
   closers.push(() => server.close());
 
@@ -363,6 +380,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     spiffeId: workloadSpiffeId(serverIdentity).toString(),
     registry,
     stream,
+    monitor,
     rootsPem: () => keyring.bundle().rootPems.join(''),
     joinToken: (name) => {
       const workload = localWorkloads.get(name);

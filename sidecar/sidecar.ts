@@ -20,6 +20,7 @@ import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
 import { createOutOfMeshForwarder, type OutOfMeshForwarder } from './out-of-mesh.ts';
 import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
 import { PolicyClient } from './policy-client.ts';
+import { EventReporter } from './event-reporter.ts';
 import { createServiceTokenCache } from './service-jwt.ts';
 
 export interface RunningSidecar {
@@ -74,6 +75,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     onSvid: (svid) => update(svid, undefined),
     onBundle: (bundle) => update(undefined, bundle.rootsPem),
   });
+  // Decision events to the control plane; started once the SVID is there.
+  const reporter = new EventReporter({
+    address: config.controlPlaneAddress,
+    serverId: config.controlPlaneId,
+    trustDomain: config.trustDomain,
+    tls: () => material!,
+    log,
+  });
   let roots = config.bootstrapRootsPem;
   let current: Svid | undefined;
   const update = (svid: Svid | undefined, rootsPem: string | undefined) => {
@@ -84,6 +93,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     live.inbound?.rotate(material);
     live.outbound?.rotate(material);
     live.policyClient?.reconnect();
+    reporter.reconnect();
     log.info(
       { spiffeId: current.spiffeId, expiresAt: new Date(current.expiresAt).toISOString() },
       'SVID loaded',
@@ -108,6 +118,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   const onDecision = (record: DecisionRecord) => {
     metrics.record(record);
     log.info(decisionLogFields(record), 'decision');
+    reporter.record(record);
   };
   const forwarder = createAppForwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const http2Forwarder = createHttp2Forwarder({ pipeline, appPort: appPort ?? 0, onDecision });
@@ -164,6 +175,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   });
   Object.assign(live, { inbound, outbound, policyClient });
   policyClient.start();
+  reporter.start();
 
   return {
     spiffeId: svid.spiffeId,
@@ -171,6 +183,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
     async close() {
       policyClient?.stop();
+      reporter.stop();
       ca.stop();
       forwarder.close();
       http2Forwarder.close();
