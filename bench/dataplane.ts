@@ -36,6 +36,9 @@ const quick = args.includes('--quick');
 const secondsArg = args.indexOf('--seconds');
 const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 2 : 15;
 const RATES = quick ? [500] : [500, 1000, 2000];
+// --profile DIR: the sidecars write V8 CPU profiles there (bench/profile.ts summarizes them).
+const profileArg = args.indexOf('--profile');
+const PROFILE_DIR = profileArg >= 0 ? args[profileArg + 1] : undefined;
 const CONNECTIONS = 16;
 const RULES = 50;
 const LOAD_CORE = '0';
@@ -55,10 +58,36 @@ pinSelf(Number(LOAD_CORE));
 
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-dataplane-'));
 const children: ChildProcess[] = [];
+const extraPids: number[] = [];
 const cleanup = () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const pid of extraPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 };
 process.on('exit', cleanup);
+/** SIGTERM to every process (nginx masters stop their workers; sidecars write profiles), then wait. */
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    children
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 10_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+  );
+}
 
 /** A process on one core; its output goes to a file (as a container runtime keeps it). */
 function pinned(core: string, command: string, commandArgs: string[], env?: NodeJS.ProcessEnv): ChildProcess {
@@ -193,7 +222,10 @@ writeFileSync(
   JSON.stringify({ 'server.bench:80': { address: '127.0.0.1', port: sidecarIn, spiffeId: serverId } }),
 );
 function sidecar(name: string, ports: { inbound: number; outbound: number; admin: number }, extra = {}) {
-  return pinned(SERVER_CORE, process.execPath, [lanyardMain, 'sidecar'], {
+  const profile = PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
+  return pinned(SERVER_CORE, process.execPath, [...profile, lanyardMain, 'sidecar'], {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     LANYARD_CONTROL_PLANE: controlPlane.address,
@@ -305,6 +337,7 @@ const nginxClient = pinned(SERVER_CORE, nginx, ['-c', nginxClientConf, '-g', 'da
 await until('nginx', async () => (await httpStatus(nginxClientPort!, PATH)) === 200);
 const nginxWorkers = () => [...childPids(nginxClient.pid!), ...childPids(nginxServer.pid!)];
 if (nginxWorkers().length !== 2) throw new Error(`expected 2 nginx workers, found ${nginxWorkers().length}`);
+extraPids.push(...nginxWorkers());
 
 // --- The three paths, and the processes each one costs. --------------------------------------
 interface Path {
@@ -534,6 +567,7 @@ for (const path of paths) {
   closed[path.name] = { load: result, costs };
 }
 
+export type DataplaneResult = typeof result;
 const result = {
   benchmark: 'dataplane',
   startedAt,
@@ -581,6 +615,7 @@ for (const path of paths) {
 }
 
 stopping = true;
+await stopAll();
 await controlPlane.close();
 cleanup();
 rmSync(dir, { recursive: true, force: true });

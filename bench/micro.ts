@@ -160,6 +160,7 @@ const paths = {
   perSecond: await rate((i) => normalizePath(rawPaths[i % rawPaths.length]!)),
 };
 
+export type MicroResult = typeof result;
 const result = {
   benchmark: 'micro',
   startedAt: new Date().toISOString(),

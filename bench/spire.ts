@@ -262,6 +262,7 @@ const ratio = (kind: 'x509' | 'jwt') => ({
   p99: summary[`lanyard ${kind}`]!.latencyMs.p99 / summary[`spire ${kind}`]!.latencyMs.p99,
 });
 
+export type SpireResult = typeof result;
 const result = {
   benchmark: 'spire',
   startedAt: new Date().toISOString(),

@@ -1,0 +1,242 @@
+// The benchmark report (not a test): npx tsx bench/report.ts
+// Reads the latest bench/results/{dataplane,spire,micro}.json and writes
+// bench/results/<date>.md (every figure, and whether each target of issue #9 is met) and
+// bench/results/latency.svg (latency percentiles by rate: direct, nginx, Lanyard).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DataplaneResult } from './dataplane.ts';
+import { RESULTS } from './lib/tools.ts';
+import type { MicroResult } from './micro.ts';
+import type { SpireResult } from './spire.ts';
+
+function read<T>(name: string): T | undefined {
+  const file = join(RESULTS, `${name}.json`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+}
+const dataplane = read<DataplaneResult>('dataplane');
+const spire = read<SpireResult>('spire');
+const micro = read<MicroResult>('micro');
+type OpenEntries = DataplaneResult['open'];
+
+const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(3) : 'n/a');
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+const n = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const lines: string[] = [];
+const targets: { target: string; measured: string; met: boolean | undefined }[] = [];
+const date = new Date().toISOString().slice(0, 10);
+
+lines.push(`# Benchmark results, ${date}`, '');
+lines.push(
+  'Made by `npx tsx bench/report.ts` from bench/results/*.json; see docs/benchmarks.md for how to run.',
+  '',
+);
+const anyRun = dataplane ?? spire ?? micro;
+if (anyRun) {
+  const m = anyRun.machine;
+  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Node.js ${m.node}.`);
+  for (const run of [dataplane, spire, micro]) {
+    if (!run) continue;
+    const load = Number(String(run.machine.loadAverageAtStart).split(' ')[0]);
+    const shared = load > Number(run.machine.cores);
+    lines.push(
+      `- ${run.benchmark}: started ${run.startedAt}, load average at start ${run.machine.loadAverageAtStart}` +
+        (shared ? ' — the machine was busy with other work: wall-clock latencies are disturbed.' : '.'),
+    );
+  }
+  lines.push('');
+}
+
+if (dataplane) {
+  const { setup, open, closed, idleRss } = dataplane;
+  lines.push('## Data plane', '');
+  lines.push(
+    `${setup.connections} keep-alive connections, ${setup.bodyBytes}-byte responses, ${setup.seconds} s per step. ` +
+      `App: ${setup.app}. Lanyard: ${setup.lanyard}. nginx: ${setup.nginx}. ` +
+      `Open loop: ${setup.openLoopGenerator}; closed loop: ${setup.closedLoopGenerator}.`,
+    '',
+  );
+  lines.push('Cores:', ...Object.entries(setup.cores).map(([core, what]) => `- core ${core}: ${what}`), '');
+  lines.push('### Latency (ms) at fixed rates, and added over direct', '');
+  lines.push(
+    '| rate | path | p50 | p90 | p99 | p99.9 | added p50 | added p90 | added p99 | added p99.9 | errors |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const rate of setup.rates) {
+    const at = (name: string) => open[name]!.find((entry) => entry.load.rate === rate)!.load;
+    for (const name of ['direct', 'nginx', 'lanyard']) {
+      const l = at(name).latencyMs;
+      const d = at('direct').latencyMs;
+      const added = (k: keyof typeof l) => (name === 'direct' ? '' : ms(l[k] - d[k]));
+      lines.push(
+        `| ${rate} | ${name} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.p999)} | ${added('p50')} | ${added('p90')} | ${added('p99')} | ${added('p999')} | ${at(name).errors} |`,
+      );
+    }
+  }
+  lines.push('', '### Closed loop (saturation)', '');
+  lines.push(
+    '| path | requests/s | p50 ms | p99 ms | non-2xx | CPU s per 1000 requests (client, server proxy) |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- |');
+  for (const name of ['direct', 'nginx', 'lanyard']) {
+    const c = closed[name]!;
+    lines.push(
+      `| ${name} | ${n(c.load.requestsPerSecond)} | ${ms(c.load.latencyMs.p50)} | ${ms(c.load.latencyMs.p99)} | ${c.load.non2xx} | ${c.costs.map((x) => n(x.cpuSecondsPer1000, 3)).join(', ')} |`,
+    );
+  }
+  lines.push('', '### CPU and memory per proxy process', '');
+  lines.push('| rate | path | role | CPU s per 1000 requests | peak RSS MB |');
+  lines.push('| --- | --- | --- | --- | --- |');
+  for (const rate of setup.rates) {
+    for (const name of ['nginx', 'lanyard']) {
+      const entry = open[name]!.find((e) => e.load.rate === rate)!;
+      for (const cost of entry.costs) {
+        lines.push(
+          `| ${rate} | ${name} | ${cost.role} | ${n(cost.cpuSecondsPer1000, 3)} | ${mb(cost.peakRssBytes)} |`,
+        );
+      }
+    }
+  }
+  lines.push('', 'Idle RSS (MB), before any load:', '');
+  for (const name of ['nginx', 'lanyard']) {
+    lines.push(`- ${name}: ${idleRss[name]!.map((p) => `${p.role} ${mb(p.rssBytes)}`).join(', ')}`);
+  }
+  lines.push('');
+
+  const rate1000 = (name: string) => open[name]!.find((e) => e.load.rate === 1000)!;
+  if (setup.rates.includes(1000)) {
+    const addedP50 = rate1000('lanyard').load.latencyMs.p50 - rate1000('direct').load.latencyMs.p50;
+    const addedP99 = rate1000('lanyard').load.latencyMs.p99 - rate1000('direct').load.latencyMs.p99;
+    targets.push({
+      target: 'added p50 ≤ 0.5 ms at 1000 rps',
+      measured: `${ms(addedP50)} ms`,
+      met: addedP50 <= 0.5,
+    });
+    targets.push({
+      target: 'added p99 ≤ 1.5 ms at 1000 rps',
+      measured: `${ms(addedP99)} ms`,
+      met: addedP99 <= 1.5,
+    });
+    const cpu = Math.max(...rate1000('lanyard').costs.map((c) => c.cpuSecondsPer1000));
+    const nginxCpu = Math.max(...rate1000('nginx').costs.map((c) => c.cpuSecondsPer1000));
+    targets.push({
+      target: '≤ 0.25 vCPU per 1000 rps per sidecar',
+      measured: `${n(cpu, 3)} (busier sidecar, at 1000 rps; nginx ${n(nginxCpu, 3)}, ratio ${n(cpu / nginxCpu, 1)}×)`,
+      met: cpu <= 0.25,
+    });
+    const loadRss = Math.max(
+      ...setup.rates.flatMap((rate) =>
+        open.lanyard!.find((e) => e.load.rate === rate)!.costs.map((c) => c.peakRssBytes),
+      ),
+      ...closed.lanyard!.costs.map((c) => c.peakRssBytes),
+    );
+    const nginxLoadRss = Math.max(...closed.nginx!.costs.map((c) => c.peakRssBytes));
+    targets.push({
+      target: 'RSS ≤ 80 MB under load per sidecar',
+      measured: `${mb(loadRss)} MB (nginx worker ${mb(nginxLoadRss)} MB)`,
+      met: loadRss <= 80 * 1024 * 1024,
+    });
+  }
+  const idle = Math.max(...idleRss.lanyard!.map((p) => p.rssBytes));
+  const nginxIdle = Math.max(...idleRss.nginx!.map((p) => p.rssBytes));
+  targets.push({
+    target: 'RSS ≤ 60 MB idle per sidecar',
+    measured: `${mb(idle)} MB (nginx worker ${mb(nginxIdle)} MB)`,
+    met: idle <= 60 * 1024 * 1024,
+  });
+  const throughput = closed.lanyard!.load.requestsPerSecond / closed.nginx!.load.requestsPerSecond;
+  targets.push({
+    target: 'throughput ≥ 0.5× the nginx pair',
+    measured: `${n(throughput, 2)}× (${n(closed.lanyard!.load.requestsPerSecond)} vs ${n(closed.nginx!.load.requestsPerSecond)} rps)`,
+    met: throughput >= 0.5,
+  });
+  writeFileSync(join(RESULTS, 'latency.svg'), latencyChart(setup.rates, open));
+  lines.push('![latency percentiles by rate](latency.svg)', '');
+}
+
+if (spire) {
+  lines.push('## Identity issuance: Lanyard CA and SPIRE server', '');
+  lines.push(
+    `${spire.setup.callers} concurrent callers, ${spire.setup.seconds} s per round, ${spire.setup.rounds} rounds interleaved (best round shown).`,
+  );
+  lines.push(`SPIRE: ${spire.setup.spire}. Lanyard: ${spire.setup.lanyard}.`, '');
+  lines.push('What differs per call:', ...spire.setup.differences.map((d: string) => `- ${d}`), '');
+  lines.push('| server, SVID | issued/s | p50 ms | p99 ms | errors |', '| --- | --- | --- | --- | --- |');
+  for (const [name, f] of Object.entries(spire.summary)) {
+    lines.push(
+      `| ${name} | ${n(f.perSecond)} | ${n(f.latencyMs.p50, 1)} | ${n(f.latencyMs.p99, 1)} | ${f.errors} |`,
+    );
+  }
+  lines.push('');
+  for (const kind of ['x509', 'jwt'] as const) {
+    const r = spire.ratios[kind];
+    targets.push({
+      target: `Lanyard ≥ SPIRE, ${kind === 'x509' ? 'X.509-SVIDs' : 'JWT-SVIDs'} per second`,
+      measured: `${n(r.throughput, 2)}× (p99 ratio ${n(r.p99, 2)})`,
+      met: r.throughput >= 1,
+    });
+  }
+}
+
+if (micro) {
+  lines.push('## Micro benchmarks (one core; rates per CPU second)', '');
+  lines.push('| what | rate /s | p50 µs | p99 µs |', '| --- | --- | --- | --- |');
+  lines.push(`| openssl speed ecdsap256 sign | ${n(micro.crypto.openssl.signPerSecond)} | | |`);
+  lines.push(`| openssl speed ecdsap256 verify | ${n(micro.crypto.openssl.verifyPerSecond)} | | |`);
+  lines.push(`| node:crypto P-256 sign | ${n(micro.crypto.nodeCrypto.signPerSecond)} | | |`);
+  lines.push(`| node:crypto P-256 verify | ${n(micro.crypto.nodeCrypto.verifyPerSecond)} | | |`);
+  lines.push(
+    `| JWT validation, cold (new validator: JWKS, key import, verify) | | ${n(micro.jwt.coldMicros.p50)} | ${n(micro.jwt.coldMicros.p99)} |`,
+  );
+  lines.push(
+    `| JWT validation, keys cached | ${n(micro.jwt.keysCachedPerSecond)} | ${n(micro.jwt.keysCachedMicros.p50)} | ${n(micro.jwt.keysCachedMicros.p99)} |`,
+  );
+  for (const [rules, f] of Object.entries(micro.decisions)) {
+    lines.push(
+      `| decision, ${rules} rules | ${n(f.perSecond)} | ${n(f.micros.p50, 1)} | ${n(f.micros.p99, 1)} |`,
+    );
+  }
+  lines.push(`| path normalization | ${n(micro.paths.perSecond)} | | |`, '');
+  lines.push(`Note: ${micro.jwt.note}.`, '');
+}
+
+lines.push('## Targets (issue #9)', '', '| target | measured | |', '| --- | --- | --- |');
+for (const t of targets)
+  lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'met' : 'missed'} |`);
+lines.push('');
+const file = join(RESULTS, `${date}.md`);
+writeFileSync(file, `${lines.join('\n')}\n`);
+console.log(`bench: wrote ${file}`);
+for (const t of targets) console.log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured}`);
+
+/** Latency percentiles (log scale) by rate for each path, one panel per percentile. */
+function latencyChart(rates: number[], open: OpenEntries): string {
+  const keys = ['p50', 'p90', 'p99', 'p999'] as const;
+  const colors: Record<string, string> = { direct: '#888', nginx: '#2a7', lanyard: '#c33' };
+  const width = 220;
+  const height = 200;
+  const all = keys.flatMap((k) => Object.values(open).flatMap((e) => e.map((x) => x.load.latencyMs[k])));
+  const lo = Math.log10(Math.max(0.01, Math.min(...all)));
+  const hi = Math.log10(Math.max(...all));
+  const y = (v: number) =>
+    height - 20 - ((Math.log10(Math.max(v, 0.01)) - lo) / (hi - lo || 1)) * (height - 40);
+  const x = (i: number) => 30 + (i * (width - 50)) / Math.max(1, rates.length - 1);
+  const panels = keys.map((k, p) => {
+    const series = Object.entries(open).map(([name, entries]) => {
+      const points = rates.map(
+        (rate, i) => `${x(i)},${y(entries.find((e) => e.load.rate === rate)!.load.latencyMs[k])}`,
+      );
+      return `<polyline fill="none" stroke="${colors[name]}" stroke-width="2" points="${points.join(' ')}"/>`;
+    });
+    const labels = rates.map(
+      (rate, i) => `<text x="${x(i)}" y="${height - 5}" font-size="9" text-anchor="middle">${rate}</text>`,
+    );
+    return `<g transform="translate(${p * width},20)"><text x="${width / 2}" y="10" font-size="11" text-anchor="middle">${k === 'p999' ? 'p99.9' : k} (ms, log)</text>${series.join('')}${labels.join('')}</g>`;
+  });
+  const legend = Object.entries(colors).map(
+    ([name, color], i) => `<text x="${10 + i * 80}" y="14" font-size="11" fill="${color}">■ ${name}</text>`,
+  );
+  const ticks = [lo, (lo + hi) / 2, hi].map(
+    (v) => `<text x="2" y="${20 + y(10 ** v)}" font-size="8">${(10 ** v).toFixed(2)}</text>`,
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width * keys.length}" height="${height + 30}" font-family="sans-serif">${legend.join('')}${ticks.join('')}${panels.join('')}</svg>\n`;
+}
