@@ -130,7 +130,8 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function machine(): Record<string, string> {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const cores = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  // Not nproc: the benches pin themselves, and nproc counts only the cores allowed.
+  const cores = String((readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm) ?? []).length);
   const memKb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
   return {
     cpu,
