@@ -3,13 +3,29 @@
 // pods never start: the test checks the objects, not a rollout, and plays the controller where
 // the chart must cooperate with it (the webhook's caBundle). The golden files of every value set
 // are checked by test/unit/charts-golden.test.ts with the same pinned helm.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { kubectl, uniqueName } from '../helpers/kube.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { eventually } from '../helpers/eventually.ts';
+import { kubectl, readAuthPolicy, uniqueName } from '../helpers/kube.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
 
 const run = promisify(execFile);
 const charts = fileURLToPath(new URL('../../charts/', import.meta.url));
@@ -442,6 +458,126 @@ describe('charts on the real API server', () => {
     expect(await can('create', 'mutatingwebhookconfigurations.admissionregistration.k8s.io')).toBe(false);
     expect(await can('create', 'pods/eviction', '-n', 'default', '--subresource=eviction')).toBe(false);
   });
+
+  it("runs the controller under the chart's ServiceAccount: it leads, patches the caBundle, publishes roots and writes status", async () => {
+    // A token of the chart's ServiceAccount (TokenRequest), and a kubeconfig holding only it: the
+    // controller can do no more than the chart's RBAC grants.
+    const token = (
+      await kubectl(['create', 'token', 'lanyard-controller', '-n', namespace, '--duration=1h'])
+    ).trim();
+    const admin = new KubeConfig();
+    admin.loadFromFile(inject('kubeconfig'));
+    const cluster = admin.getCurrentCluster()!;
+    const dir = mkdtempSync(join(tmpdir(), 'lanyard-chart-sa-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'test',
+            cluster: {
+              server: cluster.server,
+              ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
+              ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : {}),
+            },
+          },
+        ],
+        users: [{ name: 'lanyard-controller', user: { token } }],
+        contexts: [{ name: 'sa', context: { cluster: 'test', user: 'lanyard-controller' } }],
+        'current-context': 'sa',
+      }),
+      { mode: 0o600 },
+    );
+    const labelled = uniqueName('helm-injected');
+    await kubectl(['create', 'namespace', labelled]);
+    await kubectl(['label', 'namespace', labelled, 'lanyard.dev/inject=enabled']);
+    const [grpcPort, webhookPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    // The env the chart's Deployment sets, as far as it matters outside a pod.
+    const controller = spawn(process.execPath, [join(charts, '..', 'bin', 'lanyard.js'), 'controller'], {
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: kubeconfig,
+        POD_NAMESPACE: namespace,
+        POD_NAME: 'chart-sa-controller',
+        LANYARD_GRPC_PORT: String(grpcPort),
+        LANYARD_WEBHOOK_PORT: String(webhookPort),
+        LANYARD_HTTP_PORT: String(httpPort),
+        LANYARD_SIDECAR_IMAGE: 'example.invalid/lanyard:test',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    controller.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    controller.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const holder = await eventually(
+        async () => {
+          const lease = JSON.parse(
+            await kubectl(['get', 'lease', 'lanyard-controller', '-n', namespace, '-o', 'json']).catch(
+              () => '{}',
+            ),
+          ) as { spec?: { holderIdentity?: string } };
+          return lease.spec?.holderIdentity;
+        },
+        `the Lease held by the controller (its output: ${output.slice(-2000)})`,
+      );
+      expect(holder).toBe('chart-sa-controller');
+
+      const roots = await eventually(
+        async () => {
+          const map = JSON.parse(
+            await kubectl(['get', 'configmap', 'lanyard-roots', '-n', labelled, '-o', 'json']).catch(
+              () => '{}',
+            ),
+          ) as { data?: Record<string, string> };
+          return map.data?.['roots.pem'];
+        },
+        'lanyard-roots in the labelled namespace',
+        60_000,
+      );
+      expect(roots).toMatch(/^-----BEGIN CERTIFICATE-----/);
+
+      const bundles = await eventually(
+        async () => {
+          const found = (await webhookConfiguration()).webhooks.map((w) => w.clientConfig.caBundle ?? '');
+          return found.every((b) => b !== '') ? found : undefined;
+        },
+        'the caBundle patched into the chart-installed webhook configuration',
+        60_000,
+      );
+      for (const bundle of bundles) expect(Buffer.from(bundle, 'base64').toString()).toBe(roots);
+
+      await kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'lanyard.dev/v1alpha1',
+          kind: 'AuthPolicy',
+          metadata: { name: 'chart-sa', namespace: labelled },
+          spec: { action: 'ALLOW', rules: [{ from: [{ namespaces: [labelled] }] }] },
+        }),
+      );
+      await eventually(
+        async () => {
+          const policy = await readAuthPolicy(labelled, 'chart-sa');
+          return policy.status?.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True')
+            ? true
+            : undefined;
+        },
+        'Accepted=True written under the chart ServiceAccount',
+        60_000,
+      );
+      // Nothing the controller tried was refused by the API server's authorizer.
+      expect(output).not.toMatch(/forbidden/i);
+    } finally {
+      controller.kill('SIGTERM');
+      await once(controller, 'exit');
+      rmSync(dir, { recursive: true, force: true });
+      await kubectl(['delete', 'namespace', labelled, '--ignore-not-found', '--wait=false']);
+    }
+  }, 300_000);
 
   it('upgrades with changed values and keeps the caBundle the controller patched in', async () => {
     // What the controller does once its serving certificate exists.
