@@ -15,7 +15,7 @@ import { startControlPlane, type LocalWorkload } from '../controller/control-pla
 import { createDemoIssuer, DEMO_AUDIENCE, DEMO_ISSUER } from '../dev/issuer.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { freePorts } from '../test/helpers/mesh-processes.ts';
+import { freePorts } from '../test/helpers/ports.ts';
 import { compiledLanyard } from './lib/lanyard-build.ts';
 import {
   childPids,

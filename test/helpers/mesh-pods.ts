@@ -2,7 +2,6 @@
 // with ServiceAccount tokens bound to them, and caller certificates issued by the running control
 // plane's own CA (its key, read from the Secret it keeps, through the CA's real issuance code).
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CertificateAuthority } from '../../ca/certificate-authority.ts';
@@ -98,16 +97,4 @@ export async function openMeshCa(
       };
     },
   };
-}
-
-/** A port free right now on 127.0.0.1, for processes that need a fixed one. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -1,7 +1,6 @@
 // Real processes for end-to-end tests: the `lanyard` CLI or a TypeScript helper script, with
 // their output kept (JSON log lines parsed) and a clean stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const LANYARD = fileURLToPath(new URL('../../bin/lanyard.js', import.meta.url));
@@ -88,21 +87,4 @@ export function runLanyard(args: string[], env: NodeJS.ProcessEnv): RunningProce
 /** A TypeScript helper script (through tsx). */
 export function runScript(script: URL, env: NodeJS.ProcessEnv): RunningProcess {
   return run(['--import', 'tsx', fileURLToPath(script)], env);
-}
-
-/** Free loopback ports, for processes that must know their ports before they start. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const server = createServer();
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }

@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 
 /** A throwaway PostgreSQL cluster in a temp dir, on a free loopback port; never a system service. */
 export interface TestPostgres {
@@ -21,19 +21,6 @@ function findBinary(name: string): string {
     if (existsSync(candidate)) return candidate;
   }
   throw new Error(`${name} not found: install PostgreSQL (apt-get install -y postgresql)`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 export async function startTestPostgres(): Promise<TestPostgres> {

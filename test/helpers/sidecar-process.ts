@@ -6,7 +6,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from './eventually.ts';
-import { freePort } from './mesh-pods.ts';
+import { freePort } from './ports.ts';
 
 const lanyard = fileURLToPath(new URL('../../bin/lanyard.js', import.meta.url));
 

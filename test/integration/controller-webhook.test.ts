@@ -4,7 +4,6 @@
 // lanyard-roots, and reports pods that escaped injection.
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { AdmissionregistrationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -13,6 +12,7 @@ import { startControlPlane, type ControlPlane } from '../../controller/control-p
 import { injectionWebhookConfiguration } from '../../controller/inject/webhook-config.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { kubeConfig, kubectl, uniqueName } from '../helpers/kube.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const kc = kubeConfig();
@@ -30,16 +30,6 @@ const plainNs = uniqueName('cpwh-off');
 /** Labelled for injection, but its pods go to a webhook that cannot be reached (Ignore). */
 const escapedNs = uniqueName('cpwh-escaped');
 let plane: ControlPlane;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 const podBody = (name: string): V1Pod => ({
   metadata: { name },

@@ -6,7 +6,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,16 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { eventually } from '../helpers/eventually.ts';
 import { kubectl, readAuthPolicy, uniqueName } from '../helpers/kube.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { freePorts } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 const charts = fileURLToPath(new URL('../../charts/', import.meta.url));
@@ -494,7 +484,7 @@ describe('charts on the real API server', () => {
     const labelled = uniqueName('helm-injected');
     await kubectl(['create', 'namespace', labelled]);
     await kubectl(['label', 'namespace', labelled, 'lanyard.dev/inject=enabled']);
-    const [grpcPort, webhookPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const [grpcPort, webhookPort, httpPort] = (await freePorts(3)) as [number, number, number];
     // The env the chart's Deployment sets, as far as it matters outside a pod.
     const controller = spawn(process.execPath, [join(charts, '..', 'bin', 'lanyard.js'), 'controller'], {
       env: {

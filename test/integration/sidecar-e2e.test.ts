@@ -10,7 +10,8 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlPlaneProcessConfig, ControlPlaneReady } from '../helpers/control-plane-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { freePorts, runLanyard, runScript, type RunningProcess } from '../helpers/mesh-processes.ts';
+import { runLanyard, runScript, type RunningProcess } from '../helpers/mesh-processes.ts';
+import { freePorts } from '../helpers/ports.ts';
 
 const NAMESPACE = 'e2e';
 const ISSUER = 'https://login.e2e.test';
