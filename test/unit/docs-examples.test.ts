@@ -2,42 +2,24 @@
 // (docs/examples/cases/NAME.cases.yaml) must pass under `lanyard test` with the example alone in
 // the policy folder, and `lanyard check` must explain its first ALLOW and first DENY case.
 // A new example without a cases file fails here.
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { runCli } from '../../cli/run.ts';
+import {
+  casesDir,
+  casesFileOf,
+  examplesDir,
+  listExamples,
+  readCases,
+  readExample,
+  type ExampleCase,
+} from '../helpers/example-cases.ts';
 
-const examplesDir = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
-const casesDir = join(examplesDir, 'cases');
 const EXAMPLE = /\.ya?ml$/;
-const examples = readdirSync(examplesDir)
-  .filter((name) => EXAMPLE.test(name))
-  .sort();
-
-interface Case {
-  name: string;
-  to: string;
-  from?: string;
-  method?: string;
-  path?: string;
-  host?: string;
-  port?: number | string;
-  claims?: Record<string, unknown>;
-  expect: 'ALLOW' | 'DENY';
-  rule?: string;
-  stepUp?: boolean;
-}
+const examples = listExamples();
+type Case = ExampleCase;
 
 /**
  * Decisions for which `lanyard check` cannot say what the brief asks of it (name the example's
@@ -56,20 +38,9 @@ const EXPLAIN_GAPS: Record<string, Partial<Record<Case['expect'], string>>> = {
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function casesFileOf(example: string): string {
-  return join(casesDir, example.replace(EXAMPLE, '.cases.yaml'));
-}
-
-function readCases(example: string): Case[] {
-  const document = parseYaml(readFileSync(casesFileOf(example), 'utf8')) as { cases?: Case[] } | null;
-  return document?.cases ?? [];
-}
-
 /** "namespace/name" of the example's policy, as decisions name it. */
 function policyRef(example: string): string {
-  const policy = parseYaml(readFileSync(join(examplesDir, example), 'utf8')) as {
-    metadata: { name: string; namespace?: string };
-  };
+  const policy = readExample(example);
   return `${policy.metadata.namespace ?? 'default'}/${policy.metadata.name}`;
 }
 
