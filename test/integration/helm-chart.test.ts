@@ -87,6 +87,26 @@ function deploymentSpec(objects: KubeObject[]) {
   };
 }
 
+/** The control-plane release's objects, as [reference, namespace] (cluster-scoped: no namespace). */
+function releaseObjects(): [string, string | undefined][] {
+  const namespaced = [
+    'deployment',
+    'serviceaccount',
+    'role',
+    'rolebinding',
+    'service',
+    'poddisruptionbudget',
+  ];
+  return [
+    ...namespaced.map((kind): [string, string] => [`${kind}/lanyard-controller`, namespace]),
+    ...['clusterrole', 'clusterrolebinding'].map((kind): [string, undefined] => [
+      `${kind}/lanyard-controller-${namespace}`,
+      undefined,
+    ]),
+    ['service/lanyard-webhook', namespace],
+  ];
+}
+
 async function exists(ref: string, ns?: string): Promise<boolean> {
   const out = await kubectl(['get', ref, '--ignore-not-found', '-o', 'name', ...(ns ? ['-n', ns] : [])]);
   return out.trim() !== '';
@@ -349,20 +369,7 @@ describe('charts on the real API server', () => {
     expect(out).toContain('kubectl label namespace <your-namespace> lanyard.dev/inject=enabled');
     expect(out).toContain(`kubectl lanyard status --namespace ${namespace}`);
 
-    for (const kind of [
-      'deployment',
-      'serviceaccount',
-      'role',
-      'rolebinding',
-      'service',
-      'poddisruptionbudget',
-    ]) {
-      expect(await exists(`${kind}/lanyard-controller`, namespace), kind).toBe(true);
-    }
-    for (const kind of ['clusterrole', 'clusterrolebinding']) {
-      expect(await exists(`${kind}/lanyard-controller-${namespace}`), kind).toBe(true);
-    }
-    expect(await exists('service/lanyard-webhook', namespace)).toBe(true);
+    for (const [ref, ns] of releaseObjects()) expect(await exists(ref, ns), ref).toBe(true);
     expect(await kubectl(['get', 'authpolicies', '-n', namespace])).toBe('');
   });
 
@@ -636,20 +643,7 @@ describe('charts on the real API server', () => {
 
   it('uninstalls every object; the CRD stays (resource-policy keep) so no AuthPolicy is lost', async () => {
     await helmOk(['uninstall', 'lanyard', '--namespace', namespace, '--wait']);
-    for (const kind of [
-      'deployment',
-      'serviceaccount',
-      'role',
-      'rolebinding',
-      'service',
-      'poddisruptionbudget',
-    ]) {
-      expect(await exists(`${kind}/lanyard-controller`, namespace), kind).toBe(false);
-    }
-    for (const kind of ['clusterrole', 'clusterrolebinding']) {
-      expect(await exists(`${kind}/lanyard-controller-${namespace}`), kind).toBe(false);
-    }
-    expect(await exists('service/lanyard-webhook', namespace)).toBe(false);
+    for (const [ref, ns] of releaseObjects()) expect(await exists(ref, ns), ref).toBe(false);
     expect(await exists('mutatingwebhookconfiguration/lanyard-injector')).toBe(false);
 
     const out = await helmOk(['uninstall', 'lanyard-crds', '--namespace', namespace]);
