@@ -2,13 +2,11 @@
 // bounded buffer (full: dropped and counted, the count sent with the next batch), and a timer
 // sends batches over one long-lived mTLS stream, reconnecting with backoff. `record` never
 // waits on the network, so reporting never delays a request.
-import { createHash, X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { Backoff } from '../lib/backoff.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
-import { verifyPeer } from '../lib/peer.ts';
 import {
   loadEventsProto,
   type BatchAckReceived,
@@ -17,6 +15,7 @@ import {
 } from '../proto/load-events.ts';
 import type { TokenFailure } from '../proto/generated/lanyard/events/v1/TokenFailure.ts';
 import type { DecisionRecord } from './app-forwarder.ts';
+import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export interface EventReporterOptions {
@@ -183,25 +182,13 @@ export class EventReporter {
   }
 
   private connect(): void {
-    const material = this.options.tls();
-    const channel = credentials.createSsl(
-      Buffer.from(material.bundlePem),
-      Buffer.from(material.keyPem),
-      Buffer.from(material.certChainPem),
-      {
-        // The control plane is identified by its SPIFFE ID, not by a DNS name.
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const verdict = verifyPeer(new X509Certificate(cert.raw), {
-            trustDomains: new Set([this.options.trustDomain]),
-            role: 'server',
-            expectedId: this.options.serverId,
-          });
-          return verdict.ok ? undefined : new Error(verdict.reason);
-        },
-      },
+    const channel = controlPlaneCredentials(
+      this.options.tls(),
+      this.options.trustDomain,
+      this.options.serverId,
     );
     const client = new (loadEventsProto().EventService)(this.options.address, channel, {
-      'grpc.ssl_target_name_override': 'lanyard-control-plane',
+      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
     });
     const close = () => client.close();
     this.closeClient = close;

@@ -2,16 +2,14 @@
 // the same pure compiler as the control plane, ACK what it enforces and NACK what it cannot
 // (keeping the previous snapshot), and keep enforcing the last snapshot while disconnected,
 // reconnecting with backoff.
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { Backoff } from '../lib/backoff.ts';
 import { compileSnapshot, type PolicySnapshot } from '../lib/distribution/snapshot.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
-import { verifyPeer } from '../lib/peer.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { loadPolicyProto, type PolicySnapshotMessage } from '../proto/load-policy.ts';
 import type { WatchRequest } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
+import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export interface PolicyClientOptions {
@@ -68,26 +66,14 @@ export class PolicyClient {
   }
 
   private connect(): void {
-    const material = this.options.tls();
     const Service = loadPolicyProto().PolicyService;
-    const channel = credentials.createSsl(
-      Buffer.from(material.bundlePem),
-      Buffer.from(material.keyPem),
-      Buffer.from(material.certChainPem),
-      {
-        // The control plane is identified by its SPIFFE ID, not by a DNS name.
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-          const verdict = verifyPeer(new X509Certificate(cert.raw), {
-            trustDomains: new Set([this.options.trustDomain]),
-            role: 'server',
-            expectedId: this.options.serverId,
-          });
-          return verdict.ok ? undefined : new Error(verdict.reason);
-        },
-      },
+    const channel = controlPlaneCredentials(
+      this.options.tls(),
+      this.options.trustDomain,
+      this.options.serverId,
     );
     const client = new Service(this.options.address, channel, {
-      'grpc.ssl_target_name_override': 'lanyard-control-plane',
+      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
     });
     this.closeClient = () => client.close();
     const stream = client.Watch();
