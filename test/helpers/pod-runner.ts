@@ -394,13 +394,20 @@ export class PodNetwork {
         rmSync(`/etc/netns/${netns}`, { recursive: true, force: true }),
       );
     }
-    // Deleting a namespace deletes its veth end and so the pair; a link left over goes here.
-    for (const link of this.hostLinks.splice(0)) {
-      const present = await run('ip', ['link', 'show', link]).then(
+    // Deleting a namespace deletes its veth end and so the pair, but the kernel may finish that
+    // after `ip netns del` returns: a failed delete counts only if the link is still there.
+    const linkPresent = (link: string) =>
+      run('ip', ['link', 'show', link]).then(
         () => true,
         () => false,
       );
-      if (present) await attempt(`link ${link}`, () => run('ip', ['link', 'del', link]));
+    for (const link of this.hostLinks.splice(0)) {
+      if (!(await linkPresent(link))) continue;
+      await attempt(`link ${link}`, () =>
+        run('ip', ['link', 'del', link]).catch(async (error: unknown) => {
+          if (await linkPresent(link)) throw error;
+        }),
+      );
     }
     if (this.bridgeUp) {
       this.bridgeUp = false;
