@@ -114,6 +114,11 @@ export class WebhookNotifier implements Notifier {
     });
   }
 
+  /** Resolves when every notice queued so far is delivered or given up. */
+  async idle(): Promise<void> {
+    await this.worker;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.worker;
