@@ -69,7 +69,7 @@ function storeMetrics(registry: Registry | undefined, blocks: BlockList) {
   return { ignored, writes, collected };
 }
 
-type WriteResult = 'created' | 'extended' | 'unchanged';
+export type WriteResult = 'created' | 'extended' | 'unchanged';
 
 export class KubeBlockStore {
   private readonly api: CustomObjectsApi;
@@ -259,34 +259,60 @@ export class KubeBlockStore {
     );
   }
 
-  /** One create-or-extend; throws on a conflict (the caller retries from a fresh read). */
   private async writeOnce(block: Block): Promise<[WriteResult, AuthBlockObject]> {
-    const name = block.id;
-    let current: AuthBlockObject | undefined;
-    try {
-      current = (await this.api.getNamespacedCustomObject({ ...this.path(), name })) as AuthBlockObject;
-    } catch (error) {
-      if (apiStatus(error) !== 404) throw error;
-    }
-    const desired = blockObject(block, block.expiresMs, block.reason, block.by, this.options.namespace);
-    if (!current) {
-      const created = (await this.api.createNamespacedCustomObject({
-        ...this.path(),
-        body: desired,
-      })) as AuthBlockObject;
-      return ['created', created];
-    }
-    const currentExpiry = Date.parse(String(current.spec?.expiresAt));
-    if (currentExpiry >= block.expiresMs) return ['unchanged', current];
-    // An expired object the leader has not deleted yet is a new block: it takes the new reason.
-    const revived = !(currentExpiry > this.options.clock.now());
-    const spec = revived ? desired.spec : { ...current.spec, expiresAt: desired.spec.expiresAt };
-    const replaced = (await this.api.replaceNamespacedCustomObject({
-      ...this.path(),
-      name,
-      // metadata.resourceVersion makes this a guarded update: 409 if another writer came first.
-      body: { ...current, spec },
-    })) as AuthBlockObject;
-    return ['extended', replaced];
+    return writeBlockObject(
+      this.api,
+      this.options.namespace,
+      block,
+      block.expiresMs,
+      block.reason,
+      block.by,
+      this.options.clock.now(),
+    );
   }
+}
+
+/**
+ * One create-or-extend of a target's AuthBlock: creates it, or moves its expiry to `expiresMs`
+ * when that is later, by an update guarded by resourceVersion. Throws the API error as it is;
+ * on a conflict (409: another writer came first) the caller retries from a fresh read.
+ */
+export async function writeBlockObject(
+  api: CustomObjectsApi,
+  namespace: string,
+  target: BlockTarget,
+  expiresMs: number,
+  reason: string,
+  by: Block['by'],
+  nowMs: number,
+  options?: Parameters<CustomObjectsApi['getNamespacedCustomObject']>[1],
+): Promise<[WriteResult, AuthBlockObject]> {
+  const { group, version, plural } = AUTHBLOCK;
+  const path = { group, version, plural, namespace };
+  const name = blockName(target);
+  let current: AuthBlockObject | undefined;
+  try {
+    current = (await api.getNamespacedCustomObject({ ...path, name }, options)) as AuthBlockObject;
+  } catch (error) {
+    if (apiStatus(error) !== 404) throw error;
+  }
+  const desired = blockObject(target, expiresMs, reason, by, namespace);
+  if (!current) {
+    const created = (await api.createNamespacedCustomObject(
+      { ...path, body: desired },
+      options,
+    )) as AuthBlockObject;
+    return ['created', created];
+  }
+  const currentExpiry = Date.parse(String(current.spec?.expiresAt));
+  if (currentExpiry >= expiresMs) return ['unchanged', current];
+  // An expired object the leader has not deleted yet is a new block: it takes the new reason.
+  const revived = !(currentExpiry > nowMs);
+  const spec = revived ? desired.spec : { ...current.spec, expiresAt: desired.spec.expiresAt };
+  const replaced = (await api.replaceNamespacedCustomObject(
+    // metadata.resourceVersion makes this a guarded update: 409 if another writer came first.
+    { ...path, name, body: { ...current, spec } },
+    options,
+  )) as AuthBlockObject;
+  return ['extended', replaced];
 }
