@@ -103,6 +103,11 @@ export class KubeBlockStore {
   }
 
   /** Resolves once the local list holds the first list of objects. */
+  get synced(): Promise<void> {
+    return this.informer.synced;
+  }
+
+  /** Starts mirroring and collecting; resolves once synced. */
   async start(): Promise<void> {
     const interval = this.options.collectIntervalMs ?? 10_000;
     this.collectTimer = setInterval(() => {
