@@ -38,6 +38,19 @@ export const goldenCases: readonly GoldenCase[] = [
     values: ['--set', 'serviceMonitor.enabled=true', '--set', 'networkPolicy.enabled=true'],
   },
   { name: 'eviction', values: ['--set', 'injection.evictPodsWithoutSidecar=true'] },
+  {
+    name: 'monitor-autoblock-webhook',
+    values: [
+      '--set',
+      'monitor.autoBlock.kinds={denial-spike,token-countries}',
+      '--set',
+      'monitor.autoBlock.ttl=1h',
+      '--set',
+      'monitor.webhook.url=https://hooks.example/lanyard',
+      '--set',
+      'monitor.webhook.secretName=lanyard-detections-webhook',
+    ],
+  },
 ];
 
 export function goldenPath(golden: GoldenCase): string {

@@ -70,6 +70,7 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
       ...(config.webhook ? { webhook: webhookHosting(config.webhook, config.trustDomain) } : {}),
       evictPodsWithoutSidecar: config.evictPodsWithoutSidecar,
     },
+    monitor: config.monitor,
     log,
   });
   log.info(

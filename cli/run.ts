@@ -29,6 +29,10 @@ const commands: Record<string, Command> = {
     summary: 'Report the health of the control plane in a cluster (also: kubectl lanyard status)',
     run: async (args, io) => (await import('./status.ts')).runStatus(args, io),
   },
+  blocks: {
+    summary: 'List, add and lift mesh-wide blocks in a cluster (also: kubectl lanyard blocks)',
+    run: async (args, io) => (await import('./blocks.ts')).runBlocks(args, io),
+  },
   controller: {
     summary: 'Run the control plane (CA, policy stream, AuthPolicy controller) in a cluster',
     run: async (args, io) => (await import('./processes.ts')).runController(args, io),

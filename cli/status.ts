@@ -60,11 +60,11 @@ export interface StatusDeps {
 }
 
 /** A kubeconfig, API server or permission problem: the report cannot be made (exit 2). */
-class ReadError extends Error {
+export class ReadError extends Error {
   override name = 'ReadError';
 }
 
-function loadKubeConfig(
+export function loadKubeConfig(
   path: string | undefined,
   context: string | undefined,
   env: NodeJS.ProcessEnv,
@@ -104,7 +104,7 @@ function loadKubeConfig(
 }
 
 /** Every request carries the command's deadline, so an unreachable server cannot hang it. */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
   return {
     middleware: [
       {
@@ -119,7 +119,12 @@ function withSignal(signal: AbortSignal): ConfigurationOptions {
   };
 }
 
-function describeFailure(what: string, error: unknown, timeoutSeconds: number, server: string): ReadError {
+export function describeFailure(
+  what: string,
+  error: unknown,
+  timeoutSeconds: number,
+  server: string,
+): ReadError {
   const status = apiStatus(error);
   if (status === 401)
     return new ReadError(`cannot read ${what}: the API server refused the kubeconfig's credentials`);
@@ -246,7 +251,7 @@ async function readSnapshot(
   };
 }
 
-function parseTimeout(text: string | undefined): number {
+export function parseTimeout(text: string | undefined): number {
   if (text === undefined) return 15;
   const seconds = Number(text);
   if (!/^\d+$/.test(text) || seconds < 1 || seconds > 300) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isLanyardError } from '../lib/errors.ts';
-import { loadControllerConfig, loadTtlConfig } from './config.ts';
+import { loadControllerConfig, loadMonitorConfig, loadTtlConfig } from './config.ts';
+import { resolveDetectorConfig } from './monitor/detectors.ts';
 
 const base = { LANYARD_SIDECAR_IMAGE: 'ghcr.io/example/lanyard:1.0.0', POD_NAMESPACE: 'mesh' };
 
@@ -112,5 +113,96 @@ describe('loadTtlConfig', () => {
     [{ LANYARD_JWT_SVID_TTL: '2h' }, /LANYARD_JWT_SVID_TTL must be at most 1h/],
   ])('refuses %o with a clear message', (env, message) => {
     expect(refusal({ ...base, ...env })).toMatch(message);
+  });
+});
+
+describe('loadMonitorConfig: detectors, automatic blocks and the webhook', () => {
+  it('defaults to the detector defaults, no automatic block and no webhook', () => {
+    const config = loadMonitorConfig({});
+    expect(config.detectors).toEqual(resolveDetectorConfig());
+    expect(config.autoBlock).toBeUndefined();
+    expect(config.webhook).toBeUndefined();
+    expect(loadControllerConfig(base).monitor).toEqual(config);
+  });
+
+  it('reads every setting', () => {
+    const config = loadMonitorConfig({
+      LANYARD_MONITOR_DENIAL_SPIKE_THRESHOLD: '50',
+      LANYARD_MONITOR_DENIAL_SPIKE_WINDOW: '2m',
+      LANYARD_MONITOR_TOKEN_SPREAD_THRESHOLD: '4',
+      LANYARD_MONITOR_TOKEN_SPREAD_WINDOW: '30m',
+      LANYARD_MONITOR_TOKEN_COUNTRIES_THRESHOLD: '3',
+      LANYARD_MONITOR_TOKEN_COUNTRIES_WINDOW: '6h',
+      LANYARD_MONITOR_BAD_TOKENS_THRESHOLD: '25',
+      LANYARD_MONITOR_BAD_TOKENS_WINDOW: '30s',
+      LANYARD_MONITOR_AUTOBLOCK_KINDS: 'denial-spike, token-countries,denial-spike',
+      LANYARD_MONITOR_AUTOBLOCK_TTL: '1h30m',
+      LANYARD_MONITOR_WEBHOOK_URL: 'https://hooks.example/lanyard',
+      LANYARD_MONITOR_WEBHOOK_SECRET_HEADER: 'Authorization',
+      LANYARD_MONITOR_WEBHOOK_SECRET: 'Bearer s3cret',
+    });
+    expect(config.detectors.denialSpike).toEqual({ threshold: 50, windowMs: 120_000 });
+    expect(config.detectors.tokenSpread).toEqual({ threshold: 4, windowMs: 1_800_000 });
+    expect(config.detectors.tokenCountries).toEqual({ threshold: 3, windowMs: 6 * 3600_000 });
+    expect(config.detectors.badTokens).toMatchObject({ threshold: 25, windowMs: 30_000 });
+    expect(config.detectors.badTokens.kinds).toEqual(resolveDetectorConfig().badTokens.kinds);
+    expect(config.autoBlock).toEqual({ kinds: ['denial-spike', 'token-countries'], ttlMs: 5_400_000 });
+    expect(config.webhook).toEqual({
+      url: 'https://hooks.example/lanyard',
+      headers: { Authorization: 'Bearer s3cret' },
+    });
+  });
+
+  it.each<[NodeJS.ProcessEnv, RegExp]>([
+    [{ LANYARD_MONITOR_DENIAL_SPIKE_THRESHOLD: '1' }, /DENIAL_SPIKE_THRESHOLD must be a whole number from 2/],
+    [{ LANYARD_MONITOR_TOKEN_SPREAD_THRESHOLD: '3.5' }, /TOKEN_SPREAD_THRESHOLD/],
+    [{ LANYARD_MONITOR_BAD_TOKENS_THRESHOLD: '1000001' }, /BAD_TOKENS_THRESHOLD/],
+    [
+      { LANYARD_MONITOR_TOKEN_COUNTRIES_WINDOW: '25h' },
+      /TOKEN_COUNTRIES_WINDOW must be a duration from 1s to 24h/,
+    ],
+    [{ LANYARD_MONITOR_DENIAL_SPIKE_WINDOW: '10 minutes' }, /DENIAL_SPIKE_WINDOW.*"10 minutes"/],
+    [{ LANYARD_MONITOR_AUTOBLOCK_KINDS: 'denial-spike,everything' }, /must list kinds among .*"everything"/],
+    [{ LANYARD_MONITOR_AUTOBLOCK_KINDS: 'bad-tokens' }, /source address/],
+    [{ LANYARD_MONITOR_AUTOBLOCK_TTL: '0s' }, /AUTOBLOCK_TTL must be a duration from 1s to 168h/],
+    [{ LANYARD_MONITOR_AUTOBLOCK_TTL: '169h' }, /AUTOBLOCK_TTL/],
+    [{ LANYARD_MONITOR_WEBHOOK_URL: 'hooks.example' }, /absolute http\(s\) URL/],
+    [{ LANYARD_MONITOR_WEBHOOK_URL: 'ftp://hooks.example/' }, /http\(s\) URL/],
+    [{ LANYARD_MONITOR_WEBHOOK_URL: 'https://u:p@hooks.example/' }, /no user:password/],
+    [{ LANYARD_MONITOR_WEBHOOK_SECRET: 'x' }, /need LANYARD_MONITOR_WEBHOOK_URL/],
+    [
+      { LANYARD_MONITOR_WEBHOOK_URL: 'https://hooks.example/', LANYARD_MONITOR_WEBHOOK_SECRET: 'x' },
+      /go together/,
+    ],
+    [
+      {
+        LANYARD_MONITOR_WEBHOOK_URL: 'https://hooks.example/',
+        LANYARD_MONITOR_WEBHOOK_SECRET_HEADER: 'Bad Header',
+        LANYARD_MONITOR_WEBHOOK_SECRET: 'x',
+      },
+      /HTTP header name/,
+    ],
+    [
+      {
+        LANYARD_MONITOR_WEBHOOK_URL: 'http://hooks.example/',
+        LANYARD_MONITOR_WEBHOOK_SECRET_HEADER: 'Authorization',
+        LANYARD_MONITOR_WEBHOOK_SECRET: 'x',
+      },
+      /must be https when a secret header is sent/,
+    ],
+  ])('refuses %j at start with a message naming the variable', (env, message) => {
+    expect(refusal({ ...base, ...env })).toMatch(message);
+  });
+
+  it('never repeats the secret in its refusal', () => {
+    const secret = 'Bearer leaked\r\nX-Injected: 1';
+    const message = refusal({
+      ...base,
+      LANYARD_MONITOR_WEBHOOK_URL: 'https://hooks.example/',
+      LANYARD_MONITOR_WEBHOOK_SECRET_HEADER: 'Authorization',
+      LANYARD_MONITOR_WEBHOOK_SECRET: secret,
+    });
+    expect(message).toMatch(/LANYARD_MONITOR_WEBHOOK_SECRET must be/);
+    expect(message).not.toContain('leaked');
   });
 });

@@ -3,6 +3,13 @@ import { hostname } from 'node:os';
 import { LanyardError, type CoreErrorCode } from '../lib/errors.ts';
 import { parseDuration } from '../lib/policy/duration.ts';
 import { parseTrustDomain } from '../lib/spiffe.ts';
+import {
+  DEFAULT_DETECTOR_CONFIG,
+  resolveDetectorConfig,
+  type DetectionKind,
+  type DetectorConfig,
+  type ThresholdConfig,
+} from './monitor/detectors.ts';
 
 /** Hosting the injection webhook (LANYARD_WEBHOOK_PORT other than 0). */
 export interface WebhookConfig {
@@ -26,6 +33,15 @@ export interface TtlConfig {
   jwtSvidMs: number;
 }
 
+/** Authentication monitoring: detector bounds, automatic blocks, the detection webhook. */
+export interface MonitorConfig {
+  detectors: DetectorConfig;
+  /** Unset when LANYARD_MONITOR_AUTOBLOCK_KINDS names no kind. */
+  autoBlock?: { kinds: DetectionKind[]; ttlMs: number };
+  /** Unset when LANYARD_MONITOR_WEBHOOK_URL is empty. `headers` carries the secret: never log it. */
+  webhook?: { url: string; headers?: Record<string, string> };
+}
+
 export interface ControllerConfig {
   trustDomain: string;
   /** The control plane's namespace (its CA Secret and Lease). */
@@ -43,6 +59,7 @@ export interface ControllerConfig {
   webhook?: WebhookConfig;
   evictPodsWithoutSidecar: boolean;
   ttl: TtlConfig;
+  monitor: MonitorConfig;
 }
 
 const MINUTE = 60_000;
@@ -100,6 +117,118 @@ export function loadTtlConfig(env: NodeJS.ProcessEnv = process.env): TtlConfig {
   }
   if (ttl.jwtSvidMs > JWT_CEILING_MS) invalid('LANYARD_JWT_SVID_TTL must be at most 1h');
   return ttl;
+}
+
+// One env pair per detector: LANYARD_MONITOR_<NAME>_THRESHOLD and LANYARD_MONITOR_<NAME>_WINDOW.
+const DETECTOR_ENV = {
+  denialSpike: 'DENIAL_SPIKE',
+  tokenSpread: 'TOKEN_SPREAD',
+  tokenCountries: 'TOKEN_COUNTRIES',
+  badTokens: 'BAD_TOKENS',
+} as const;
+const BLOCKING_KINDS: readonly DetectionKind[] = ['denial-spike', 'token-spread', 'token-countries'];
+const MAX_THRESHOLD = 100_000;
+const MAX_DETECTOR_WINDOW_MS = 24 * HOUR;
+const MAX_BLOCK_TTL_MS = 7 * 24 * HOUR;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+// Visible ASCII, spaces and tabs: no CR or LF that could split the request.
+const HEADER_VALUE = /^[\x20-\x7e\t]{1,4096}$/;
+
+function detectorEnv(env: NodeJS.ProcessEnv, key: keyof typeof DETECTOR_ENV): ThresholdConfig {
+  const prefix = `LANYARD_MONITOR_${DETECTOR_ENV[key]}`;
+  const fallback = DEFAULT_DETECTOR_CONFIG[key];
+  const thresholdText = env[`${prefix}_THRESHOLD`] || String(fallback.threshold);
+  const threshold = Number(thresholdText);
+  if (!/^\d{1,6}$/.test(thresholdText) || threshold < 2 || threshold > MAX_THRESHOLD) {
+    invalid(`${prefix}_THRESHOLD must be a whole number from 2 to ${MAX_THRESHOLD}, not "${thresholdText}"`);
+  }
+  const windowText = env[`${prefix}_WINDOW`] || '';
+  const windowMs = windowText === '' ? fallback.windowMs : parseDuration(windowText);
+  if (windowMs === undefined || windowMs < 1000 || windowMs > MAX_DETECTOR_WINDOW_MS) {
+    invalid(`${prefix}_WINDOW must be a duration from 1s to 24h such as 30s, 5m or 1h, not "${windowText}"`);
+  }
+  return { threshold, windowMs };
+}
+
+/** Reads the LANYARD_MONITOR_* settings, strictly: any bad value is an error at start. */
+export function loadMonitorConfig(env: NodeJS.ProcessEnv = process.env): MonitorConfig {
+  const detectors = resolveDetectorConfig({
+    denialSpike: detectorEnv(env, 'denialSpike'),
+    tokenSpread: detectorEnv(env, 'tokenSpread'),
+    tokenCountries: detectorEnv(env, 'tokenCountries'),
+    badTokens: { ...DEFAULT_DETECTOR_CONFIG.badTokens, ...detectorEnv(env, 'badTokens') },
+  });
+
+  const kindsText = (env.LANYARD_MONITOR_AUTOBLOCK_KINDS ?? '').trim();
+  const kinds: DetectionKind[] = [];
+  for (const item of kindsText === '' ? [] : kindsText.split(',').map((kind) => kind.trim())) {
+    if (item === 'bad-tokens') {
+      invalid(
+        'LANYARD_MONITOR_AUTOBLOCK_KINDS: bad-tokens detections name a source address, which sidecars do not block',
+      );
+    }
+    if (!(BLOCKING_KINDS as readonly string[]).includes(item)) {
+      invalid(
+        `LANYARD_MONITOR_AUTOBLOCK_KINDS must list kinds among ${BLOCKING_KINDS.join(', ')} (comma-separated), not "${item.slice(0, 64)}"`,
+      );
+    }
+    if (!kinds.includes(item as DetectionKind)) kinds.push(item as DetectionKind);
+  }
+  const ttlText = env.LANYARD_MONITOR_AUTOBLOCK_TTL || '15m';
+  const ttlMs = parseDuration(ttlText);
+  if (ttlMs === undefined || ttlMs < 1000 || ttlMs > MAX_BLOCK_TTL_MS) {
+    invalid(`LANYARD_MONITOR_AUTOBLOCK_TTL must be a duration from 1s to 168h (7 days), not "${ttlText}"`);
+  }
+
+  return {
+    detectors,
+    ...(kinds.length > 0 && { autoBlock: { kinds, ttlMs } }),
+    ...loadMonitorWebhook(env),
+  };
+}
+
+function loadMonitorWebhook(env: NodeJS.ProcessEnv): Pick<MonitorConfig, 'webhook'> {
+  const urlText = env.LANYARD_MONITOR_WEBHOOK_URL ?? '';
+  const header = env.LANYARD_MONITOR_WEBHOOK_SECRET_HEADER ?? '';
+  const secret = env.LANYARD_MONITOR_WEBHOOK_SECRET ?? '';
+  if (urlText === '') {
+    if (header !== '' || secret !== '') {
+      invalid('LANYARD_MONITOR_WEBHOOK_SECRET_HEADER and _SECRET need LANYARD_MONITOR_WEBHOOK_URL');
+    }
+    return {};
+  }
+  let url: URL;
+  try {
+    url = new URL(urlText);
+  } catch {
+    invalid('LANYARD_MONITOR_WEBHOOK_URL must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    invalid('LANYARD_MONITOR_WEBHOOK_URL must be an http(s) URL');
+  }
+  // The URL is shown in logs and in the Deployment; a credential belongs in the secret header.
+  if (url.username !== '' || url.password !== '' || urlText.length > 2048) {
+    invalid(
+      'LANYARD_MONITOR_WEBHOOK_URL must be at most 2048 characters with no user:password (put credentials in LANYARD_MONITOR_WEBHOOK_SECRET)',
+    );
+  }
+  if ((header === '') !== (secret === '')) {
+    invalid('LANYARD_MONITOR_WEBHOOK_SECRET_HEADER and LANYARD_MONITOR_WEBHOOK_SECRET go together');
+  }
+  if (header === '') return { webhook: { url: url.href } };
+  if (!HEADER_NAME.test(header)) {
+    invalid(
+      `LANYARD_MONITOR_WEBHOOK_SECRET_HEADER must be an HTTP header name, not "${header.slice(0, 64)}"`,
+    );
+  }
+  // Never echo the secret itself.
+  if (!HEADER_VALUE.test(secret)) {
+    invalid('LANYARD_MONITOR_WEBHOOK_SECRET must be 1 to 4096 printable ASCII characters (no line breaks)');
+  }
+  if (url.protocol !== 'https:') {
+    invalid('LANYARD_MONITOR_WEBHOOK_URL must be https when a secret header is sent');
+  }
+  return { webhook: { url: url.href, headers: { [header]: secret } } };
 }
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -167,5 +296,6 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     ...(webhook ? { webhook } : {}),
     evictPodsWithoutSidecar: flag(env, 'LANYARD_EVICT_PODS_WITHOUT_SIDECAR', false),
     ttl: loadTtlConfig(env),
+    monitor: loadMonitorConfig(env),
   };
 }

@@ -35,7 +35,7 @@ import { kubeTokenReviewer } from '../kube/token-review.ts';
 import { InjectionHosting, type WebhookHostingOptions } from './inject/hosting.ts';
 import { PolicyController } from './policy-controller.ts';
 import { PolicyStream, type WorkloadResolver } from './policy-stream.ts';
-import { createMonitorHost, type MonitorHost } from './monitor/host.ts';
+import { createMonitorHost, type MonitorHost, type MonitorSettings } from './monitor/host.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -88,6 +88,8 @@ export interface ControlPlaneOptions {
     webhook?: WebhookHostingOptions;
     evictPodsWithoutSidecar?: boolean;
   };
+  /** Detector thresholds, automatic blocks and the detection webhook. */
+  monitor?: MonitorSettings;
 }
 
 /** The injection webhook a control plane hosts. */
@@ -202,6 +204,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let controller: PolicyController | undefined;
   let hosting: InjectionHosting | undefined;
   let policiesLoaded = false;
+  let leading = false;
   const localWorkloads = new Map<string, LocalWorkload>();
   if (source.kind === 'folder') {
     for (const workload of source.workloads) localWorkloads.set(workload.name, workload);
@@ -219,7 +222,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       },
     };
   } else {
-    let leading = false;
     controller = new PolicyController({
       kubeConfig: source.kubeConfig,
       compile,
@@ -285,8 +287,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registry,
     clock: systemClock,
     log,
+    ...options.monitor,
     ...(source.kind === 'kubernetes' && {
-      kube: { kubeConfig: source.kubeConfig, namespace: source.namespace, leaseName: 'lanyard-controller' },
+      kube: {
+        kubeConfig: source.kubeConfig,
+        namespace: source.namespace,
+        leaseName: 'lanyard-controller',
+        isLeader: () => leading,
+      },
     }),
   });
   closers.push(() => monitor.close());

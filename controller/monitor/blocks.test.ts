@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isLanyardError } from '../../lib/errors.ts';
-import { BlockList, type BlockTarget } from './blocks.ts';
+import { BlockList, type Block, type BlockTarget } from './blocks.ts';
 
 function clock(start = 1_000_000) {
   const state = { now: start };
@@ -89,5 +89,81 @@ describe('BlockList', () => {
     expect(JSON.parse(JSON.stringify(one))).toEqual(one);
     state.now += 5_000;
     expect(list.snapshot()).toEqual(empty);
+  });
+
+  describe('mirroring (upsert, remove, get by id)', () => {
+    const mirrored = (now: number, over: Partial<Block> = {}): Block => ({
+      id: 'principal-0123456789abcdef',
+      type: 'principal',
+      value: WEB.value,
+      createdMs: now - 1000,
+      expiresMs: now + 60_000,
+      reason: 'denial-spike',
+      by: 'detector',
+      ...over,
+    });
+
+    it('sets a block with its own id, replaces it by id, and removes it quietly', () => {
+      const { state, clock: c } = clock();
+      const list = new BlockList({ clock: c });
+      let changes = 0;
+      list.onChange(() => (changes += 1));
+      const block = mirrored(state.now);
+      expect(list.upsert(block)).toBe(true);
+      expect(list.get(block.id)).toEqual(block);
+      expect(list.upsert(block)).toBe(true);
+      expect(changes).toBe(1);
+      // The object is the truth: a shorter expiry from it is taken as it is.
+      expect(list.upsert({ ...block, expiresMs: state.now + 5000 })).toBe(true);
+      expect(list.get(block.id)?.expiresMs).toBe(state.now + 5000);
+      expect(list.snapshot().blocks.map((b) => b.id)).toEqual([block.id]);
+      expect(list.remove(block.id)).toBe(true);
+      expect(list.remove(block.id)).toBe(false);
+      expect(list.list()).toEqual([]);
+      expect(changes).toBe(3);
+    });
+
+    it('treats an expired block as a removal of its id', () => {
+      const { state, clock: c } = clock();
+      const list = new BlockList({ clock: c });
+      list.upsert(mirrored(state.now));
+      expect(list.upsert(mirrored(state.now, { expiresMs: state.now }))).toBe(false);
+      expect(list.list()).toEqual([]);
+    });
+
+    it('drops a mirrored block at its expiry like any other', () => {
+      const { state, clock: c } = clock();
+      const list = new BlockList({ clock: c });
+      list.upsert(mirrored(state.now));
+      state.now += 60_000;
+      expect(list.get('principal-0123456789abcdef')).toBeUndefined();
+      expect(list.list()).toEqual([]);
+    });
+
+    it.each<[string, Partial<Block>]>([
+      ['an id that is no object name', { id: 'Not An Id' }],
+      ['a bad target', { value: 'spiffe://cluster.local/ns/a/../b' }],
+      ['a whole JWT as token id', { type: 'token', value: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' }],
+      ['a control character in the reason', { reason: 'a\u0007' }],
+      ['an unknown origin', { by: 'mallory' as never }],
+      ['an expiry past the TTL bound', { expiresMs: 1_000_000 + 8 * 24 * 3600_000 }],
+      ['a fractional expiry', { expiresMs: 1_060_000.5 }],
+    ])('refuses %s with ERR_MONITOR_BLOCK_INVALID, changing nothing', (_name, over) => {
+      const { state, clock: c } = clock();
+      const list = new BlockList({ clock: c });
+      expect(code(() => list.upsert(mirrored(state.now, over)))).toBe('ERR_MONITOR_BLOCK_INVALID');
+      expect(list.list()).toEqual([]);
+    });
+
+    it('refuses a new id past maxBlocks but still replaces a known one', () => {
+      const { state, clock: c } = clock();
+      const list = new BlockList({ clock: c, maxBlocks: 1 });
+      list.upsert(mirrored(state.now));
+      expect(code(() => list.upsert(mirrored(state.now, { id: 'user-1', type: 'user', value: 'u' })))).toBe(
+        'ERR_MONITOR_BLOCK_LIMIT',
+      );
+      expect(list.upsert(mirrored(state.now, { expiresMs: state.now + 90_000 }))).toBe(true);
+      expect(list.list().map((b) => b.expiresMs)).toEqual([state.now + 90_000]);
+    });
   });
 });

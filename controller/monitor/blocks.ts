@@ -39,8 +39,12 @@ export interface BlockListOptions {
 const CONTROL = /\p{Cc}/u;
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 const MAX_REASON = 256;
+const ID_SHAPE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Replicas' clocks differ: a mirrored expiry may exceed maxTtlMs from here by this much. */
+const MIRROR_SKEW_MS = 60_000;
 
-function validTarget(target: BlockTarget): boolean {
+/** Whether a target names a principal (a canonical SPIFFE ID), a user subject or a token id (not a whole JWT). */
+export function validTarget(target: BlockTarget): boolean {
   const { type, value } = target;
   if (typeof value !== 'string' || value.length === 0 || CONTROL.test(value)) return false;
   if (type === 'principal') {
@@ -107,6 +111,74 @@ export class BlockList {
     this.blocks.set(block.id, block);
     this.changed();
     return { ...block };
+  }
+
+  /** The bounds on a block's TTL, as configured. */
+  get ttlBounds(): { minMs: number; maxMs: number } {
+    return { minMs: this.minTtlMs, maxMs: this.maxTtlMs };
+  }
+
+  /** The active block with this id. */
+  get(id: string): Block | undefined {
+    const block = this.blocks.get(id);
+    return block && block.expiresMs > this.options.clock.now() ? { ...block } : undefined;
+  }
+
+  /**
+   * Sets the block with `block.id` to exactly `block` (a mirror of a block kept elsewhere, e.g.
+   * an AuthBlock object): adds it, or replaces the one with that id. A block already expired
+   * removes that id instead. Returns whether the id is now active. Throws
+   * ERR_MONITOR_BLOCK_INVALID (bad id, target, reason, origin, or an expiry beyond maxTtlMs from
+   * now) or ERR_MONITOR_BLOCK_LIMIT (a new id past maxBlocks), changing nothing.
+   */
+  upsert(block: Block): boolean {
+    const now = this.options.clock.now();
+    if (typeof block.id !== 'string' || !ID_SHAPE.test(block.id)) {
+      throw monitorError('ERR_MONITOR_BLOCK_INVALID', { field: 'id' });
+    }
+    if (!validTarget(block)) throw monitorError('ERR_MONITOR_BLOCK_INVALID', { type: block.type });
+    if (typeof block.reason !== 'string' || block.reason.length > MAX_REASON || CONTROL.test(block.reason)) {
+      throw monitorError('ERR_MONITOR_BLOCK_INVALID', { field: 'reason' });
+    }
+    if (block.by !== 'detector' && block.by !== 'operator') {
+      throw monitorError('ERR_MONITOR_BLOCK_INVALID', { field: 'by' });
+    }
+    if (
+      !Number.isSafeInteger(block.expiresMs) ||
+      !Number.isSafeInteger(block.createdMs) ||
+      block.expiresMs > now + this.maxTtlMs + MIRROR_SKEW_MS
+    ) {
+      throw monitorError('ERR_MONITOR_BLOCK_INVALID', { field: 'expiresMs' });
+    }
+    this.expire(now);
+    if (block.expiresMs <= now) {
+      this.remove(block.id);
+      return false;
+    }
+    const existing = this.blocks.get(block.id);
+    if (!existing && this.blocks.size >= this.maxBlocks) {
+      throw monitorError('ERR_MONITOR_BLOCK_LIMIT', { max: this.maxBlocks });
+    }
+    const next: Block = {
+      id: block.id,
+      type: block.type,
+      value: block.value,
+      createdMs: block.createdMs,
+      expiresMs: block.expiresMs,
+      reason: block.reason,
+      by: block.by,
+    };
+    if (existing && JSON.stringify(existing) === JSON.stringify(next)) return true;
+    this.blocks.set(block.id, next);
+    this.changed();
+    return true;
+  }
+
+  /** Removes a block by id, quietly when none has it (a mirror's delete). Returns whether one went. */
+  remove(id: string): boolean {
+    if (!this.blocks.delete(id)) return false;
+    this.changed();
+    return true;
   }
 
   /** Lifts a block by id; throws ERR_MONITOR_BLOCK_NOT_FOUND when no active block has it. */

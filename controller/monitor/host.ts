@@ -1,11 +1,13 @@
 // The monitor as the control plane hosts it: the EventService to add to its gRPC server, the
 // detectors and responder behind it, the block list, and metrics on the control plane's registry.
-// Detections become Kubernetes Events on the leader Lease when a cluster is given.
+// Detections become Kubernetes Events on the leader Lease when a cluster is given, and blocks
+// are shared with the other replicas through AuthBlock objects (block-store.ts).
 import type { X509Certificate } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../lib/clock.ts';
 import type { Logger } from '../../lib/logger.ts';
+import { KubeBlockStore } from './block-store.ts';
 import { BlockList } from './blocks.ts';
 import type { CountryResolver } from './country.ts';
 import { resolveDetectorConfig, type DetectionKind, type DetectorConfig } from './detectors.ts';
@@ -24,22 +26,47 @@ export interface MonitorHostOptions {
   log: Logger;
   detectors?: Partial<DetectorConfig>;
   countries?: CountryResolver;
-  /** Kubernetes Events on the control plane's Lease. */
-  kube?: { kubeConfig: KubeConfig; namespace: string; leaseName: string };
+  /** Kubernetes Events on the control plane's Lease; blocks in AuthBlock objects of the namespace. */
+  kube?: {
+    kubeConfig: KubeConfig;
+    namespace: string;
+    leaseName: string;
+    /** The leader deletes expired AuthBlock objects. */
+    isLeader: () => boolean;
+    /** How often the leader looks for expired AuthBlocks. Default 10 s. */
+    blockCollectIntervalMs?: number;
+  };
   /** Automatic blocks of the subjects of these detection kinds. Default: none. */
   autoBlock?: { ttlMs: number; kinds: readonly DetectionKind[] };
   webhook?: WebhookOptions;
 }
 
+/** What an operator configures (controller/config.ts): detectors, automatic blocks, webhook. */
+export type MonitorSettings = Pick<MonitorHostOptions, 'detectors' | 'autoBlock' | 'webhook'>;
+
 export interface MonitorHost {
   service: EventService;
   blocks: BlockList;
+  /** Set in a cluster: the AuthBlock objects that `blocks` mirrors. */
+  blockStore?: KubeBlockStore;
   responder: Responder;
   close(): Promise<void>;
 }
 
 export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
   const blocks = new BlockList({ clock: options.clock });
+  const blockStore =
+    options.kube &&
+    new KubeBlockStore({
+      kubeConfig: options.kube.kubeConfig,
+      namespace: options.kube.namespace,
+      blocks,
+      clock: options.clock,
+      isLeader: options.kube.isLeader,
+      registry: options.registry,
+      log: options.log,
+      ...(options.kube.blockCollectIntervalMs && { collectIntervalMs: options.kube.blockCollectIntervalMs }),
+    });
   const webhook = options.webhook && new WebhookNotifier({ log: options.log, ...options.webhook });
   const responder = new Responder({
     log: options.log,
@@ -52,7 +79,7 @@ export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
       }),
     }),
     ...(webhook && { webhook }),
-    ...(options.autoBlock && { autoBlock: { blocks, ...options.autoBlock } }),
+    ...(options.autoBlock && { autoBlock: { blocks: blockStore ?? blocks, ...options.autoBlock } }),
   });
   const metrics = createMonitorMetrics(options.registry, {
     // Read at scrape time, once the service exists.
@@ -87,12 +114,16 @@ export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
     expiry.unref();
   };
   blocks.onChange(schedule);
+  // The informer retries on its own; until its first list, this replica enforces what it made.
+  void blockStore?.start();
   return {
     service,
     blocks,
+    ...(blockStore && { blockStore }),
     responder,
     async close() {
       clearTimeout(expiry);
+      await blockStore?.stop();
       pipeline.close();
       await webhook?.close();
     },

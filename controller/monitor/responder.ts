@@ -3,7 +3,7 @@
 // Nothing here waits on the network: Events and webhooks are fire-and-forget with their own bounds.
 import { silentLogger, type Logger } from '../../lib/logger.ts';
 import { isLanyardError } from '../../lib/errors.ts';
-import type { Block, BlockList, BlockType } from './blocks.ts';
+import type { Block, BlockTarget, BlockType } from './blocks.ts';
 import type { Detection, DetectionKind, SubjectType } from './detectors.ts';
 import { describeDetection } from './describe.ts';
 
@@ -12,12 +12,17 @@ export interface DetectionSink {
   record(detection: Detection): void;
 }
 
+/** What makes a block: the local BlockList, or the store that shares blocks across replicas. */
+export interface BlockMaker {
+  add(target: BlockTarget, ttlMs: number, reason: string, by: Block['by']): Block;
+}
+
 export interface ResponderOptions {
   log?: Logger;
   events?: DetectionSink;
   webhook?: { notify(payload: unknown): boolean };
   autoBlock?: {
-    blocks: BlockList;
+    blocks: BlockMaker;
     ttlMs: number;
     /** The detection kinds that block their subject. Default: none. */
     kinds: readonly DetectionKind[];

@@ -21,6 +21,7 @@ const run = promisify(execFile);
 const charts = fileURLToPath(new URL('../../charts/', import.meta.url));
 const namespace = uniqueName('helm');
 const crd = 'customresourcedefinition/authpolicies.lanyard.dev';
+const blocksCrd = 'customresourcedefinition/authblocks.lanyard.dev';
 
 interface HelmResult {
   ok: boolean;
@@ -206,6 +207,16 @@ describe('charts, offline', () => {
       LANYARD_SVID_MIN_TTL: '5m',
       LANYARD_SVID_MAX_TTL: '24h',
       LANYARD_JWT_SVID_TTL: '5m',
+      LANYARD_MONITOR_DENIAL_SPIKE_THRESHOLD: '20',
+      LANYARD_MONITOR_DENIAL_SPIKE_WINDOW: '1m',
+      LANYARD_MONITOR_TOKEN_SPREAD_THRESHOLD: '3',
+      LANYARD_MONITOR_TOKEN_SPREAD_WINDOW: '10m',
+      LANYARD_MONITOR_TOKEN_COUNTRIES_THRESHOLD: '2',
+      LANYARD_MONITOR_TOKEN_COUNTRIES_WINDOW: '1h',
+      LANYARD_MONITOR_BAD_TOKENS_THRESHOLD: '10',
+      LANYARD_MONITOR_BAD_TOKENS_WINDOW: '1m',
+      LANYARD_MONITOR_AUTOBLOCK_KINDS: '',
+      LANYARD_MONITOR_AUTOBLOCK_TTL: '15m',
       LANYARD_WEBHOOK_PORT: '15017',
       LANYARD_WEBHOOK_CONFIG_NAME: 'lanyard-injector',
       LANYARD_WEBHOOK_SERVICE: 'lanyard-webhook',
@@ -241,6 +252,25 @@ describe('charts, offline', () => {
       { name: 'grpc', containerPort: 15012, protocol: 'TCP' },
       { name: 'http', containerPort: 15014, protocol: 'TCP' },
     ]);
+  });
+
+  it('render the detection webhook secret as a Secret reference, never as a value', async () => {
+    const objects = await template(
+      '--set',
+      'monitor.webhook.url=https://hooks.example/lanyard',
+      '--set',
+      'monitor.webhook.secretName=hook',
+    );
+    const env = deploymentSpec(objects).template.spec.containers[0]!.env as {
+      name: string;
+      value?: string;
+      valueFrom?: unknown;
+    }[];
+    expect(env.find((e) => e.name === 'LANYARD_MONITOR_WEBHOOK_SECRET')).toEqual({
+      name: 'LANYARD_MONITOR_WEBHOOK_SECRET',
+      valueFrom: { secretKeyRef: { name: 'hook', key: 'token' } },
+    });
+    expect(env.find((e) => e.name === 'LANYARD_MONITOR_WEBHOOK_SECRET_HEADER')?.value).toBe('Authorization');
   });
 
   it('render 3 replicas with required anti-affinity from values-ha.yaml', async () => {
@@ -285,6 +315,10 @@ describe('charts, offline', () => {
     ['ca.jwtSvidTtl=5 min', "at '/ca/jwtSvidTtl': '5 min' does not match pattern"],
     ['injection.failurePolicy=Maybe', "at '/injection/failurePolicy': value must be one of 'Fail', 'Ignore'"],
     ['injection.timeoutSeconds=31', "at '/injection/timeoutSeconds': maximum: got 31, want 30"],
+    [
+      'monitor.autoBlock.kinds={bad-tokens}',
+      "at '/monitor/autoBlock/kinds/0': value must be one of 'denial-spike', 'token-spread', 'token-countries'",
+    ],
   ])('refuse %s with the schema message', async (value, message) => {
     const result = await helm(['template', 'lanyard', `${charts}lanyard`, '--set', value]);
     expect(result.ok).toBe(false);
@@ -301,6 +335,11 @@ describe('charts, offline', () => {
     [
       'injection.enabled=false,injection.evictPodsWithoutSidecar=true',
       'injection.evictPodsWithoutSidecar needs injection.enabled',
+    ],
+    ['monitor.autoBlock.ttl=169h', 'monitor.autoBlock.ttl (169h) must be from 1s to 168h (7 days)'],
+    [
+      'monitor.webhook.url=http://hooks.example/,monitor.webhook.secretName=hook',
+      'monitor.webhook.url must be https when monitor.webhook.secretName sends a secret header',
     ],
   ])('refuse %s at render time with a clear message', async (value, message) => {
     const result = await helm(['template', 'lanyard', `${charts}lanyard`, '--set', value]);
@@ -338,14 +377,22 @@ describe('charts on the real API server', () => {
       '-f',
       fileURLToPath(new URL('../../crds/authpolicy.yaml', import.meta.url)),
     ]);
-    await kubectl(['label', '--overwrite', crd, 'app.kubernetes.io/managed-by=Helm']);
     await kubectl([
-      'annotate',
-      '--overwrite',
-      crd,
-      'meta.helm.sh/release-name=lanyard-crds',
-      `meta.helm.sh/release-namespace=${namespace}`,
+      'apply',
+      '--server-side',
+      '-f',
+      fileURLToPath(new URL('../../crds/authblock.yaml', import.meta.url)),
     ]);
+    for (const ref of [crd, blocksCrd]) {
+      await kubectl(['label', '--overwrite', ref, 'app.kubernetes.io/managed-by=Helm']);
+      await kubectl([
+        'annotate',
+        '--overwrite',
+        ref,
+        'meta.helm.sh/release-name=lanyard-crds',
+        `meta.helm.sh/release-namespace=${namespace}`,
+      ]);
+    }
   });
 
   afterAll(async () => {
@@ -363,7 +410,7 @@ describe('charts on the real API server', () => {
       namespace,
       '--create-namespace',
     ]);
-    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', crd]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', crd, blocksCrd]);
 
     const out = await helmOk(['install', 'lanyard', `${charts}lanyard`, '--namespace', namespace]);
     expect(out).toContain('kubectl label namespace <your-namespace> lanyard.dev/inject=enabled');
@@ -425,6 +472,11 @@ describe('charts on the real API server', () => {
         resourceNames: ['lanyard-controller'],
         verbs: ['get', 'update'],
       },
+      {
+        apiGroups: ['lanyard.dev'],
+        resources: ['authblocks'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+      },
     ]);
 
     expect(
@@ -442,6 +494,9 @@ describe('charts on the real API server', () => {
       await can('patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/lanyard-injector'),
     ).toBe(true);
 
+    expect(await can('watch', 'authblocks.lanyard.dev', '-n', namespace)).toBe(true);
+    expect(await can('delete', 'authblocks.lanyard.dev', '-n', namespace)).toBe(true);
+    expect(await can('create', 'authblocks.lanyard.dev', '-n', 'default')).toBe(false);
     expect(await can('update', 'authpolicies.lanyard.dev', '-n', 'default')).toBe(false);
     expect(await can('get', 'secrets/other', '-n', namespace)).toBe(false);
     expect(await can('list', 'secrets', '-n', namespace)).toBe(false);
@@ -520,6 +575,9 @@ describe('charts on the real API server', () => {
           return lease.spec?.holderIdentity;
         },
         `the Lease held by the controller (its output: ${output.slice(-2000)})`,
+        // Starting the process (tsx compiling the controller) alone takes about 20 s on a busy
+        // two-core machine.
+        60_000,
       );
       expect(holder).toBe('chart-sa-controller');
 
@@ -649,5 +707,6 @@ describe('charts on the real API server', () => {
     const out = await helmOk(['uninstall', 'lanyard-crds', '--namespace', namespace]);
     expect(out).toMatch(/kept due to the resource policy/);
     expect(await exists(crd)).toBe(true);
+    expect(await exists(blocksCrd)).toBe(true);
   });
 });

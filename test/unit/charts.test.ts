@@ -1,4 +1,4 @@
-// Generated chart files stay current: the CRD chart's copy of crds/authpolicy.yaml and the
+// Generated chart files stay current: the CRD chart's copies of crds/*.yaml and the
 // values table of the lanyard chart's README.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('charts', () => {
-  it('carry the current crds/authpolicy.yaml in lanyard-crds (bash charts/sync-crds.sh)', async () => {
+  it('carry the current crds/authpolicy.yaml and crds/authblock.yaml in lanyard-crds (bash charts/sync-crds.sh)', async () => {
     await expect(run('bash', [`${root}charts/sync-crds.sh`, '--check'])).resolves.toBeDefined();
   });
 

@@ -58,6 +58,23 @@ to the same settings (controller/config.ts), so that a bad combination fails at
 {{- if or (le $jwt 0) (gt $jwt 3600) -}}
 {{- fail (printf "ca.jwtSvidTtl (%s) must be positive and at most 1h" $ca.jwtSvidTtl) -}}
 {{- end -}}
+{{- $monitor := .Values.monitor -}}
+{{- $blockTtl := include "lanyard.seconds" $monitor.autoBlock.ttl | atoi -}}
+{{- if or (lt $blockTtl 1) (gt $blockTtl 604800) -}}
+{{- fail (printf "monitor.autoBlock.ttl (%s) must be from 1s to 168h (7 days)" $monitor.autoBlock.ttl) -}}
+{{- end -}}
+{{- range $name, $detector := $monitor.detectors -}}
+{{- $window := include "lanyard.seconds" $detector.window | atoi -}}
+{{- if or (lt $window 1) (gt $window 86400) -}}
+{{- fail (printf "monitor.detectors.%s.window (%s) must be from 1s to 24h" $name $detector.window) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $monitor.webhook.secretName (not $monitor.webhook.url) -}}
+{{- fail "monitor.webhook.secretName needs monitor.webhook.url" -}}
+{{- end -}}
+{{- if and $monitor.webhook.secretName (not (hasPrefix "https://" $monitor.webhook.url)) -}}
+{{- fail "monitor.webhook.url must be https when monitor.webhook.secretName sends a secret header" -}}
+{{- end -}}
 {{- if and .Values.injection.evictPodsWithoutSidecar (not .Values.injection.enabled) -}}
 {{- fail "injection.evictPodsWithoutSidecar needs injection.enabled: without the webhook, an evicted pod comes back without a sidecar" -}}
 {{- end -}}
