@@ -9,6 +9,7 @@ import type { Logger } from '../../lib/logger.ts';
 import { BlockList } from './blocks.ts';
 import type { CountryResolver } from './country.ts';
 import { resolveDetectorConfig, type DetectionKind, type DetectorConfig } from './detectors.ts';
+import type { MonitorEvent } from './event.ts';
 import { EventService } from './ingest.ts';
 import { LeaseEventSink } from './kube-events.ts';
 import { createMonitorMetrics } from './metrics.ts';
@@ -35,6 +36,8 @@ export interface MonitorHost {
   service: EventService;
   blocks: BlockList;
   responder: Responder;
+  /** Called with every accepted event as the pipeline processes it. */
+  onEvent(listener: (event: MonitorEvent) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
     service,
     blocks,
     responder,
+    onEvent: (listener) => pipeline.onEvent(listener),
     async close() {
       clearTimeout(expiry);
       pipeline.close();
