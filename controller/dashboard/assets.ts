@@ -12,12 +12,14 @@ header .status { margin: 0; flex: 1; }
 header button { font: inherit; }
 main { padding: 0.5rem 1.5rem 2rem; display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 0 1.5rem; }
 main > section { min-width: 0; }
-main > section:first-child, #denials-heading, #workloads-heading { grid-column: auto; }
+#denials { grid-column: 1 / -1; }
 h2 { font-size: 1.05rem; margin: 1rem 0 0.4rem; }
 h2 .count { font-weight: normal; color: #4a5563; }
 .scroll { overflow: auto; max-height: 22rem; background: #fff; border: 1px solid #d0d5dc; }
 table { border-collapse: collapse; width: 100%; font-size: 0.82rem; }
-th, td { text-align: left; padding: 0.25rem 0.5rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; overflow-wrap: anywhere; }
+th, td { text-align: left; padding: 0.25rem 0.5rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; overflow-wrap: break-word; }
+th { white-space: nowrap; }
+td { max-width: 28rem; }
 th { position: sticky; top: 0; background: #eef1f5; }
 #graph { display: block; max-width: 100%; height: auto; }
 #graph .node circle { fill: #dbe7f7; stroke: #1f3a5f; stroke-width: 2; }
@@ -91,7 +93,7 @@ export const DASHBOARD_JS = `'use strict';
       group.append(
         svg('title', {}, n.id),
         svg('circle', { cx: n.x, cy: n.y, r: 20 }),
-        svg('text', { x: n.x, y: n.y + 36, 'text-anchor': 'middle' }, n.label)
+        svg('text', { x: n.x, y: n.labelY, 'text-anchor': 'middle' }, n.label)
       );
       root.append(group);
     });

@@ -22,7 +22,7 @@ function head(title: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${escapeHtml(title)}</title>
 <link rel="stylesheet" href="/assets/dashboard.css">
 `;
@@ -36,7 +36,7 @@ export function renderTable(id: string, table: Table): string {
       : table.rows
           .map((row) => `<tr>${row.map((cell) => `<td>${escapeHtml(cell)}</td>`).join('')}</tr>`)
           .join('\n');
-  return `<section aria-labelledby="${id}-heading">
+  return `<section id="${id}" aria-labelledby="${id}-heading">
 <h2 id="${id}-heading">${escapeHtml(table.title)} <span class="count" id="${id}-count">${table.total}${escapeHtml(shown)}</span></h2>
 <div class="scroll"><table id="${id}-table">
 <thead><tr>${table.columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join('')}</tr></thead>
@@ -52,7 +52,7 @@ export function renderGraph(graph: Graph): string {
     .map(
       (n) =>
         `<g class="node"><title>${escapeHtml(n.id)}</title><circle cx="${n.x}" cy="${n.y}" r="20"></circle>` +
-        `<text x="${n.x}" y="${n.y + 36}" text-anchor="middle">${escapeHtml(n.label)}</text></g>`,
+        `<text x="${n.x}" y="${n.labelY}" text-anchor="middle">${escapeHtml(n.label)}</text></g>`,
     )
     .join('\n');
   const edges = graph.edges

@@ -22,7 +22,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, Chromium sends "Origin: null" on the login form's POST.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',

@@ -40,6 +40,8 @@ export interface GraphNode {
   label: string;
   x: number;
   y: number;
+  /** Above the nodes of the upper half, below the others: away from the edges. */
+  labelY: number;
 }
 
 export interface GraphEdge {
@@ -156,11 +158,13 @@ export function layoutGraph(edges: readonly Edge[]): Graph {
   const ry = HEIGHT / 2 - 50;
   const nodes = ids.map((id, i) => {
     const angle = Math.PI + (2 * Math.PI * i) / ids.length;
+    const y = Math.round(HEIGHT / 2 + ry * Math.sin(angle));
     return {
       id,
       label: shortName(id),
       x: Math.round(WIDTH / 2 + rx * Math.cos(angle)),
-      y: Math.round(HEIGHT / 2 + ry * Math.sin(angle)),
+      y,
+      labelY: y < HEIGHT / 2 - 1 ? y - NODE_RADIUS - 8 : y + NODE_RADIUS + 16,
     };
   });
   const at = new Map(nodes.map((n) => [n.id, n]));
@@ -236,7 +240,7 @@ export function buildView(inputs: ViewInputs): DashboardView {
           shortName(d.reporter),
           d.user ?? '',
           `${d.method} ${d.path}`,
-          d.policy ? `${d.policy}${d.rule ? ` rule ${d.rule}` : ''}` : 'no policy (default)',
+          d.policy ? `${d.policy}${d.rule ? ` rule ${d.rule}` : ''}` : 'no matching rule',
           d.reason,
           String(d.status),
         ]),
