@@ -2,6 +2,7 @@
 // (events, responses), views computed from it and from the control plane's live state
 // (connected sidecars, policies, blocks), and the HTTP server. Loopback only by default: in a
 // cluster it is reached through `kubectl port-forward`, which Kubernetes RBAC authorizes.
+import { readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../lib/clock.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
@@ -38,6 +39,15 @@ export interface DashboardHandle {
   /** The login token: show it to the operator who started the dashboard, never log it. */
   readonly token: string;
   close(): Promise<void>;
+}
+
+/**
+ * Reads a login token from a file (a mounted Secret), without its trailing newline, and checks
+ * its shape (ERR_CONFIG_INVALID). A file larger than a token can be is refused unread.
+ */
+export function readLoginTokenFile(path: string): string {
+  if (statSync(path).size > 1024) return checkLoginToken('');
+  return checkLoginToken(readFileSync(path, 'utf8').replace(/\r?\n$/, ''));
 }
 
 export async function startDashboard(

@@ -3,6 +3,7 @@
 export { checkLoginToken, generateLoginToken } from './auth.ts';
 export { DASHBOARD_ERRORS, type DashboardErrorCode } from './errors.ts';
 export {
+  readLoginTokenFile,
   startDashboard,
   type DashboardHandle,
   type DashboardOptions,
