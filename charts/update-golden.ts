@@ -38,6 +38,7 @@ export const goldenCases: readonly GoldenCase[] = [
     values: ['--set', 'serviceMonitor.enabled=true', '--set', 'networkPolicy.enabled=true'],
   },
   { name: 'eviction', values: ['--set', 'injection.evictPodsWithoutSidecar=true'] },
+  { name: 'dashboard', values: ['--set', 'dashboard.enabled=true'] },
 ];
 
 export function goldenPath(golden: GoldenCase): string {
