@@ -438,6 +438,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         dashboardOptions,
       );
       const started = dashboard;
+      // A start that failed (a port in use) may be tried again.
+      started.catch(() => (dashboard = undefined));
       closers.push(() => started.then((handle) => handle.close()).catch(() => undefined));
       return started;
     },
