@@ -17,9 +17,8 @@ h2 { font-size: 1.05rem; margin: 1rem 0 0.4rem; }
 h2 .count { font-weight: normal; color: #4a5563; }
 .scroll { overflow: auto; max-height: 22rem; background: #fff; border: 1px solid #d0d5dc; }
 table { border-collapse: collapse; width: 100%; font-size: 0.82rem; }
-th, td { text-align: left; padding: 0.25rem 0.5rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; overflow-wrap: break-word; }
+th, td { text-align: left; padding: 0.25rem 0.5rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; overflow-wrap: anywhere; }
 th { white-space: nowrap; }
-td { max-width: 28rem; }
 th { position: sticky; top: 0; background: #eef1f5; }
 #graph { display: block; max-width: 100%; height: auto; }
 #graph .node circle { fill: #dbe7f7; stroke: #1f3a5f; stroke-width: 2; }
