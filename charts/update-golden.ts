@@ -51,6 +51,7 @@ export const goldenCases: readonly GoldenCase[] = [
       'monitor.webhook.secretName=lanyard-detections-webhook',
     ],
   },
+  { name: 'dashboard', values: ['--set', 'dashboard.enabled=true'] },
 ];
 
 export function goldenPath(golden: GoldenCase): string {

@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { startControlPlane } from '../controller/control-plane.ts';
 import { loadControllerConfig, type WebhookConfig } from '../controller/config.ts';
+import { readLoginTokenFile } from '../controller/dashboard/index.ts';
 import type { WebhookHostingOptions } from '../controller/inject/hosting.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isLanyardError } from '../lib/errors.ts';
@@ -47,8 +48,10 @@ function webhookHosting(webhook: WebhookConfig, trustDomain: string): WebhookHos
 
 export async function runController(_args: string[], io: CliIo): Promise<number> {
   let config;
+  let dashboardToken: string | undefined;
   try {
     config = loadControllerConfig();
+    if (config.dashboard) dashboardToken = readLoginTokenFile(config.dashboard.tokenFile);
   } catch (error) {
     return configError(error, io, 'controller');
   }
@@ -73,10 +76,14 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
     monitor: config.monitor,
     log,
   });
+  // Loopback only: operators reach it with `kubectl port-forward`, which RBAC authorizes.
+  const dashboard =
+    config.dashboard && (await plane.startDashboard({ port: config.dashboard.port, token: dashboardToken! }));
   log.info(
     {
       address: plane.address,
       http: plane.httpAddress,
+      dashboard: dashboard?.url,
       webhookPort: plane.webhook?.port,
       spiffeId: plane.spiffeId,
     },

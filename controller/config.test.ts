@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isLanyardError } from '../lib/errors.ts';
-import { loadControllerConfig, loadMonitorConfig, loadTtlConfig } from './config.ts';
+import { loadControllerConfig, loadDashboardConfig, loadMonitorConfig, loadTtlConfig } from './config.ts';
 import { resolveDetectorConfig } from './monitor/detectors.ts';
 
 const base = { LANYARD_SIDECAR_IMAGE: 'ghcr.io/example/lanyard:1.0.0', POD_NAMESPACE: 'mesh' };
@@ -204,5 +204,39 @@ describe('loadMonitorConfig: detectors, automatic blocks and the webhook', () =>
     });
     expect(message).toMatch(/LANYARD_MONITOR_WEBHOOK_SECRET must be/);
     expect(message).not.toContain('leaked');
+  });
+});
+
+describe('loadDashboardConfig', () => {
+  it('is off by default and when the port is 0', () => {
+    expect(loadDashboardConfig({})).toBeUndefined();
+    expect(
+      loadDashboardConfig({ LANYARD_DASHBOARD_PORT: '0', LANYARD_DASHBOARD_TOKEN_FILE: '/t' }),
+    ).toBeUndefined();
+    expect(loadControllerConfig({ LANYARD_WEBHOOK_PORT: '0' }).dashboard).toBeUndefined();
+  });
+
+  it('reads the port and the token file', () => {
+    const env = {
+      LANYARD_WEBHOOK_PORT: '0',
+      LANYARD_DASHBOARD_PORT: '15015',
+      LANYARD_DASHBOARD_TOKEN_FILE: '/var/run/t',
+    };
+    expect(loadControllerConfig(env).dashboard).toEqual({ port: 15015, tokenFile: '/var/run/t' });
+  });
+
+  it('fails closed without a token file, and on a bad port', () => {
+    const refused = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadDashboardConfig(env);
+      } catch (error) {
+        return isLanyardError(error, 'ERR_CONFIG_INVALID') ? error.message : 'other error';
+      }
+      return 'accepted';
+    };
+    expect(refused({ LANYARD_DASHBOARD_PORT: '15015' })).toMatch(/LANYARD_DASHBOARD_TOKEN_FILE is required/);
+    expect(refused({ LANYARD_DASHBOARD_PORT: '70000', LANYARD_DASHBOARD_TOKEN_FILE: '/t' })).toMatch(
+      /LANYARD_DASHBOARD_PORT must be a port/,
+    );
   });
 });

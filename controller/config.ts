@@ -42,6 +42,13 @@ export interface MonitorConfig {
   webhook?: { url: string; headers?: Record<string, string> };
 }
 
+/** Serving the monitoring dashboard (LANYARD_DASHBOARD_PORT other than 0), on loopback only. */
+export interface DashboardConfig {
+  port: number;
+  /** A file holding the login token (a mounted Secret); read at start. */
+  tokenFile: string;
+}
+
 export interface ControllerConfig {
   trustDomain: string;
   /** The control plane's namespace (its CA Secret and Lease). */
@@ -60,6 +67,8 @@ export interface ControllerConfig {
   evictPodsWithoutSidecar: boolean;
   ttl: TtlConfig;
   monitor: MonitorConfig;
+  /** Unset when LANYARD_DASHBOARD_PORT is 0 (the default). */
+  dashboard?: DashboardConfig;
 }
 
 const MINUTE = 60_000;
@@ -276,6 +285,19 @@ function loadWebhookConfig(
   };
 }
 
+/** The dashboard is off unless a port is given; it then needs LANYARD_DASHBOARD_TOKEN_FILE. */
+export function loadDashboardConfig(env: NodeJS.ProcessEnv = process.env): DashboardConfig | undefined {
+  const dashboardPort = port(env, 'LANYARD_DASHBOARD_PORT', 0, true);
+  if (dashboardPort === 0) return undefined;
+  const tokenFile = env.LANYARD_DASHBOARD_TOKEN_FILE ?? '';
+  if (tokenFile === '') {
+    invalid(
+      'LANYARD_DASHBOARD_TOKEN_FILE is required while the dashboard is enabled (LANYARD_DASHBOARD_PORT=0 disables it)',
+    );
+  }
+  return { port: dashboardPort, tokenFile };
+}
+
 export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): ControllerConfig {
   const defaultAction = env.LANYARD_DEFAULT_ACTION ?? 'ALLOW';
   if (defaultAction !== 'ALLOW' && defaultAction !== 'DENY') {
@@ -284,6 +306,7 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
   const grpcPort = port(env, 'LANYARD_GRPC_PORT', 15012, false);
   const namespace = env.POD_NAMESPACE ?? env.LANYARD_NAMESPACE ?? 'lanyard-system';
   const webhook = loadWebhookConfig(env, namespace, grpcPort);
+  const dashboard = loadDashboardConfig(env);
   return {
     trustDomain: parseTrustDomain(env.LANYARD_TRUST_DOMAIN ?? 'cluster.local'),
     namespace,
@@ -297,5 +320,6 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
     evictPodsWithoutSidecar: flag(env, 'LANYARD_EVICT_PODS_WITHOUT_SIDECAR', false),
     ttl: loadTtlConfig(env),
     monitor: loadMonitorConfig(env),
+    ...(dashboard && { dashboard }),
   };
 }

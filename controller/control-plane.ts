@@ -36,6 +36,14 @@ import { InjectionHosting, type WebhookHostingOptions } from './inject/hosting.t
 import { PolicyController } from './policy-controller.ts';
 import { PolicyStream, type WorkloadResolver } from './policy-stream.ts';
 import { createMonitorHost, type MonitorHost, type MonitorSettings } from './monitor/host.ts';
+import {
+  folderPolicyView,
+  policyStates,
+  startDashboard,
+  type DashboardHandle,
+  type DashboardOptions,
+  type PolicyView,
+} from './dashboard/index.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -118,6 +126,11 @@ export interface ControlPlane {
   /** Why the control plane is not ready; empty when it is (what /ready answers). */
   readiness(): string[];
   readonly webhook?: HostedWebhook;
+  /**
+   * Starts the monitoring dashboard (docs/monitoring.md) on this control plane; once only. Its
+   * handle gives the URL and the login token (generated unless given). Closed with the plane.
+   */
+  startDashboard(options: DashboardOptions): Promise<DashboardHandle>;
   close(): Promise<void>;
 }
 
@@ -205,6 +218,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let hosting: InjectionHosting | undefined;
   let policiesLoaded = false;
   let leading = false;
+  let folderPolicies: PolicyView | undefined;
   const localWorkloads = new Map<string, LocalWorkload>();
   if (source.kind === 'folder') {
     for (const workload of source.workloads) localWorkloads.set(workload.name, workload);
@@ -355,6 +369,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
       const generations = new Map(compiled.set.results.map((r) => [`${r.ref.namespace}/${r.ref.name}`, 1]));
       stream.publish({ index: compiled.set.index, options: compile, generations });
+      folderPolicies = folderPolicyView(compiled, generations, [...localWorkloads.values()]);
       published = true;
     };
     const watcher = watchPolicyFolder(
@@ -383,6 +398,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   policiesLoaded = true;
 
   const hosted = hosting;
+  let dashboard: Promise<DashboardHandle> | undefined;
   return {
     address: `${host === '0.0.0.0' ? '127.0.0.1' : host}:${server.port}`,
     spiffeId: workloadSpiffeId(serverIdentity).toString(),
@@ -412,6 +428,29 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           },
         }
       : {}),
+    startDashboard(dashboardOptions) {
+      if (dashboard) throw new TypeError('the dashboard is already started');
+      dashboard = startDashboard(
+        {
+          monitor,
+          sidecars: () => stream.sidecars(),
+          policies: (now) =>
+            policyStates(
+              source.kind === 'folder' ? folderPolicies : controller?.current,
+              (key, generation) => stream.delivery(key, generation),
+              now,
+            ),
+          clock: systemClock,
+          log,
+        },
+        dashboardOptions,
+      );
+      const started = dashboard;
+      // A start that failed (a port in use) may be tried again.
+      started.catch(() => (dashboard = undefined));
+      closers.push(() => started.then((handle) => handle.close()).catch(() => undefined));
+      return started;
+    },
     async close() {
       for (const close of closers.reverse()) await close();
     },

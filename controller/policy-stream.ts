@@ -13,7 +13,7 @@ import { buildSnapshot, type PolicySnapshot } from '../lib/distribution/snapshot
 import { silentLogger, type Logger } from '../lib/logger.ts';
 import { issuedByAny, verifyPeer } from '../lib/peer.ts';
 import type { CompileOptions, PolicyIndex, WorkloadRef } from '../lib/policy/index.ts';
-import { workloadIdentityOf, type WorkloadIdentity } from '../lib/spiffe.ts';
+import { workloadIdentityOf, workloadSpiffeId, type WorkloadIdentity } from '../lib/spiffe.ts';
 import { loadPolicyProto } from '../proto/load-policy.ts';
 import type { PolicySnapshot as SnapshotMessage } from '../proto/generated/lanyard/policy/v1/PolicySnapshot.ts';
 import type { WatchRequest__Output } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
@@ -48,11 +48,23 @@ export interface PolicyStreamOptions {
   log?: Logger;
 }
 
+/** A sidecar connected to the stream, as its authenticated stream identifies it. */
+export interface ConnectedSidecar {
+  spiffeId: string;
+  podName: string;
+  connectedMs: number;
+  /** notAfter of the SVID the sidecar authenticated its stream with. */
+  certificateExpiresMs: number;
+}
+
 interface Subscriber {
   identity: WorkloadIdentity;
   podName: string;
   workload: WorkloadRef;
   call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>;
+  connectedMs: number;
+  /** notAfter of the SVID the stream was authenticated with. */
+  certificateExpiresMs: number;
   sent?: PolicySnapshot;
   /** The policies of `sent`, and of the last snapshot ACKed: what the ledger counts. */
   sentPolicies?: SnapshotPolicies;
@@ -88,6 +100,16 @@ export class PolicyStream {
     for (const subscriber of this.subscribers) this.push(subscriber);
   }
 
+  /** The sidecars connected now, as their authenticated streams identify them (for the dashboard). */
+  sidecars(): ConnectedSidecar[] {
+    return [...this.subscribers].map((s) => ({
+      spiffeId: workloadSpiffeId(s.identity).toString(),
+      podName: s.podName,
+      connectedMs: s.connectedMs,
+      certificateExpiresMs: s.certificateExpiresMs,
+    }));
+  }
+
   /**
    * How many connected sidecars a policy selects, and how many enforce its generation. Every
    * publish pushes every subscriber the policies that select it now, so the ledger's count of
@@ -102,8 +124,8 @@ export class PolicyStream {
       this.log.warn({ code, details }, 'policy stream refused');
       call.emit('error', { code, details });
     };
-    const identity = this.callerIdentity(call);
-    if (!identity) return refuse(status.UNAUTHENTICATED, 'a valid workload SVID is required');
+    const caller = this.callerIdentity(call);
+    if (!caller) return refuse(status.UNAUTHENTICATED, 'a valid workload SVID is required');
     if (this.subscribers.size >= (this.options.maxStreams ?? 10_000)) {
       return refuse(status.RESOURCE_EXHAUSTED, 'too many policy streams');
     }
@@ -126,6 +148,7 @@ export class PolicyStream {
     call.on('data', (message: WatchRequest__Output) => {
       if (message.hello) {
         if (subscriber) return refuse(status.INVALID_ARGUMENT, 'Hello sent twice');
+        const { identity, certificateExpiresMs } = caller;
         const workload = this.options.resolver.resolve(identity, message.hello.podName);
         if (!workload) {
           return refuse(
@@ -134,7 +157,14 @@ export class PolicyStream {
           );
         }
         clearTimeout(helloTimer);
-        subscriber = { identity, podName: message.hello.podName, workload, call };
+        subscriber = {
+          identity,
+          podName: message.hello.podName,
+          workload,
+          call,
+          connectedMs: Date.now(),
+          certificateExpiresMs,
+        };
         this.subscribers.add(subscriber);
         this.push(subscriber);
       } else if (message.ack && subscriber) {
@@ -146,7 +176,7 @@ export class PolicyStream {
       } else if (message.nack && subscriber) {
         this.log.warn(
           {
-            workload: `${identity.namespace}/${identity.serviceAccount}`,
+            workload: `${caller.identity.namespace}/${caller.identity.serviceAccount}`,
             version: message.nack.version,
             error: message.nack.error.slice(0, MAX_NACK_TEXT),
           },
@@ -160,7 +190,7 @@ export class PolicyStream {
 
   private callerIdentity(
     call: ServerDuplexStream<WatchRequest__Output, SnapshotMessage>,
-  ): WorkloadIdentity | undefined {
+  ): { identity: WorkloadIdentity; certificateExpiresMs: number } | undefined {
     const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
     if (!raw) return undefined;
     const cert = new X509Certificate(raw);
@@ -169,7 +199,8 @@ export class PolicyStream {
       trustDomains: new Set([this.options.trustDomain]),
       role: 'client',
     });
-    return verdict.ok ? workloadIdentityOf(verdict.id) : undefined;
+    const identity = verdict.ok ? workloadIdentityOf(verdict.id) : undefined;
+    return identity && { identity, certificateExpiresMs: Date.parse(cert.validTo) };
   }
 
   private push(subscriber: Subscriber): void {

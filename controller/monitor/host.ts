@@ -11,6 +11,7 @@ import { KubeBlockStore } from './block-store.ts';
 import { BlockList } from './blocks.ts';
 import type { CountryResolver } from './country.ts';
 import { resolveDetectorConfig, type DetectionKind, type DetectorConfig } from './detectors.ts';
+import type { MonitorEvent } from './event.ts';
 import { EventService } from './ingest.ts';
 import { LeaseEventSink } from './kube-events.ts';
 import { createMonitorMetrics } from './metrics.ts';
@@ -50,6 +51,8 @@ export interface MonitorHost {
   /** Set in a cluster: the AuthBlock objects that `blocks` mirrors. */
   blockStore?: KubeBlockStore;
   responder: Responder;
+  /** Called with every accepted event as the pipeline processes it. */
+  onEvent(listener: (event: MonitorEvent) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -121,6 +124,7 @@ export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
     blocks,
     ...(blockStore && { blockStore }),
     responder,
+    onEvent: (listener) => pipeline.onEvent(listener),
     async close() {
       clearTimeout(expiry);
       await blockStore?.stop();

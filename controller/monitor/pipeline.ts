@@ -20,11 +20,18 @@ export interface MonitorPipelineOptions {
 export class MonitorPipeline {
   private readonly monitor: Monitor;
   private readonly timer: NodeJS.Timeout;
+  private readonly listeners = new Set<(event: MonitorEvent) => void>();
 
   constructor(private readonly options: MonitorPipelineOptions) {
     this.monitor = new Monitor(options.detectors, options.countries);
     this.timer = setInterval(() => this.monitor.prune(options.clock.now()), options.pruneEveryMs ?? 30_000);
     this.timer.unref();
+  }
+
+  /** Called with every event processed (e.g. by the dashboard's read model). */
+  onEvent(listener: (event: MonitorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   process(event: MonitorEvent): Detection[] {
@@ -33,6 +40,8 @@ export class MonitorPipeline {
       this.options.metrics?.detection(detection.kind);
       this.options.responder.respond(detection);
     }
+    // After the response: a failing listener costs only its own view of the event.
+    for (const listener of this.listeners) listener(event);
     return detections;
   }
 

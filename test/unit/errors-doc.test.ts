@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CA_ERRORS } from '../../ca/errors.ts';
+import { DASHBOARD_ERRORS } from '../../controller/dashboard/errors.ts';
 import { INJECT_ERRORS } from '../../controller/inject/errors.ts';
 import { MONITOR_ERRORS } from '../../controller/monitor/errors.ts';
 import { IDP_ERRORS } from '../../idp/errors.ts';
@@ -18,6 +19,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   sidecar: SIDECAR_ERRORS,
   inject: INJECT_ERRORS,
   monitor: MONITOR_ERRORS,
+  dashboard: DASHBOARD_ERRORS,
   idp: IDP_ERRORS,
 };
 
