@@ -5,6 +5,7 @@ import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:
 import { fromRawHeaders, HOP_BY_HOP_HEADERS, type HeaderList } from './headers.ts';
 import type { InboundOutcome, InboundPipeline } from './inbound.ts';
 import type { PeerVerdict } from '../lib/peer.ts';
+import type { BlockKind } from './block-set.ts';
 import type { TokenFailureKind } from './token-facts.ts';
 
 export interface DecisionRecord {
@@ -29,8 +30,8 @@ export interface DecisionRecord {
   issuer?: string;
   /** Why the token was refused, when it was. */
   tokenFailure?: TokenFailureKind;
-  /** The id of the block that refused the request (reason BLOCKED). */
-  block?: string;
+  /** The block that refused the request (reason BLOCKED). */
+  block?: { id: string; type: BlockKind };
 }
 
 export interface AppForwarderOptions {
@@ -103,7 +104,7 @@ export function decisionRecord(fields: {
       ...(token.issuer !== undefined && { issuer: token.issuer }),
       ...(token.failure !== undefined && { tokenFailure: token.failure }),
     }),
-    ...(outcome.kind === 'reject' && outcome.block && { block: outcome.block.id }),
+    ...(outcome.kind === 'reject' && outcome.block && { block: { ...outcome.block } }),
   };
 }
 

@@ -55,7 +55,7 @@ export function toEvent(
   context: DecisionContext,
   timeMs: number,
 ): DecisionEventMessage {
-  const blocked = record.block !== undefined;
+  const block = record.block;
   return {
     timeUnixMs: timeMs,
     peerId: record.peer ?? '',
@@ -66,8 +66,8 @@ export function toEvent(
     path: record.path,
     decision: record.decision,
     reason: record.reason,
-    policy: blocked ? BLOCK_POLICY : (record.policy ?? ''),
-    rule: blocked ? record.block! : (record.rule ?? ''),
+    policy: block ? BLOCK_POLICY : (record.policy ?? ''),
+    rule: block ? block.id : (record.rule ?? ''),
     sourceAddress: context.source ?? record.source ?? '',
     latencyMs: record.latencyMs,
     httpStatus: record.status,
