@@ -36,6 +36,7 @@ import { InjectionHosting, type WebhookHostingOptions } from './inject/hosting.t
 import { PolicyController } from './policy-controller.ts';
 import { PolicyStream, type WorkloadResolver } from './policy-stream.ts';
 import { createMonitorHost, type MonitorHost } from './monitor/host.ts';
+import { BlockService } from './monitor/block-service.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -290,6 +291,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }),
   });
   closers.push(() => monitor.close());
+  // The block list, pushed to every sidecar (which enforce it before any policy).
+  const blockService = new BlockService({ trustDomain, signers, source: monitor.blocks, log });
+  closers.push(() => blockService.close());
   const server: CaServer = await startCaServer({
     ca,
     auth,
@@ -303,6 +307,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     services: [
       { definition: stream.definition, implementation: stream.implementation() },
       { definition: monitor.service.definition, implementation: monitor.service.implementation() },
+      { definition: blockService.definition, implementation: blockService.implementation() },
     ],
   });
   closers.push(() => server.close());
