@@ -15,6 +15,7 @@ import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
 import { createJwtValidator } from './jwt/index.ts';
 import { createInboundListener, type InboundListener } from './listener.ts';
+import { decisionLogFields } from './metrics.ts';
 
 const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 const REPORTS = 'spiffe://cluster.local/ns/shop/sa/reports';
@@ -168,6 +169,12 @@ describe('blocks through the HTTP/1.1 and HTTP/2 adapters', () => {
     expect(allowed).toMatchObject({ peer: REPORTS, decision: 'ALLOW', status: 200 });
     expect(allowed!.block).toBeUndefined();
     expect(isLoopback(allowed!.source)).toBe(true);
+    // The log line names the block and the caller's address.
+    expect(decisionLogFields(blocked!)).toMatchObject({
+      reason: 'BLOCKED',
+      source: blocked!.source,
+      block: { id: 'blk-web', type: 'principal' },
+    });
   });
 
   it('refuses a gRPC call of a blocked principal with PERMISSION_DENIED, recorded as BLOCKED', async () => {
