@@ -44,6 +44,7 @@ import {
   type DashboardOptions,
   type PolicyView,
 } from './dashboard/index.ts';
+import { BlockService } from './monitor/block-service.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -312,6 +313,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }),
   });
   closers.push(() => monitor.close());
+  // The block list, pushed to every sidecar (which enforce it before any policy).
+  const blockService = new BlockService({ trustDomain, signers, source: monitor.blocks, log });
+  closers.push(() => blockService.close());
   const server: CaServer = await startCaServer({
     ca,
     auth,
@@ -325,6 +329,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     services: [
       { definition: stream.definition, implementation: stream.implementation() },
       { definition: monitor.service.definition, implementation: monitor.service.implementation() },
+      { definition: blockService.definition, implementation: blockService.implementation() },
     ],
   });
   closers.push(() => server.close());

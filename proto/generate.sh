@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js \
   --longs=Number --defaults --arrays --grpcLib=@grpc/grpc-js \
-  -I proto -O "$work" ca.proto policy.proto events.proto
+  -I proto -O "$work" ca.proto policy.proto events.proto blocks.proto
 
 find "$work" -name '*.ts' -exec sed -i -E "s#(from '\.{1,2}/[^']+)'#\1.ts'#" {} +
 npx prettier --config "$root/.prettierrc.json" --log-level warn --write "$work" >/dev/null

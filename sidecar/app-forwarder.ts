@@ -5,6 +5,8 @@ import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:
 import { fromRawHeaders, HOP_BY_HOP_HEADERS, type HeaderList } from './headers.ts';
 import type { InboundOutcome, InboundPipeline } from './inbound.ts';
 import type { PeerVerdict } from '../lib/peer.ts';
+import type { BlockKind } from './block-set.ts';
+import type { TokenFailureKind } from './token-facts.ts';
 
 export interface DecisionRecord {
   peer: string | undefined;
@@ -20,6 +22,16 @@ export interface DecisionRecord {
   rule?: string;
   dryRun?: { decision: string; policy?: string; rule?: string };
   latencyMs: number;
+  /** The caller's address as the sidecar's socket saw it (mTLS and plaintext alike). */
+  source?: string;
+  /** The end-user token's id (token-facts.ts tokenId()): never the token. */
+  tokenId?: string;
+  /** The token's issuer, when it verified. */
+  issuer?: string;
+  /** Why the token was refused, when it was. */
+  tokenFailure?: TokenFailureKind;
+  /** The block that refused the request (reason BLOCKED). */
+  block?: { id: string; type: BlockKind };
 }
 
 export interface AppForwarderOptions {
@@ -63,9 +75,11 @@ export function decisionRecord(fields: {
   reason: string;
   path: string;
   latencyMs: number;
+  source: string | undefined;
 }): DecisionRecord {
   const { outcome } = fields;
   const decision = outcome.decision;
+  const token = outcome.token;
   return {
     peer: fields.peer,
     user: outcome.user,
@@ -84,6 +98,13 @@ export function decisionRecord(fields: {
       rule: decision.dryRun.decidedBy?.rule,
     },
     latencyMs: fields.latencyMs,
+    ...(fields.source !== undefined && { source: fields.source }),
+    ...(token && {
+      tokenId: token.id,
+      ...(token.issuer !== undefined && { issuer: token.issuer }),
+      ...(token.failure !== undefined && { tokenFailure: token.failure }),
+    }),
+    ...(outcome.kind === 'reject' && outcome.block && { block: { ...outcome.block } }),
   };
 }
 
@@ -93,6 +114,7 @@ export function internalErrorRecord(
   method: string,
   url: string | undefined,
   latencyMs: number,
+  source?: string,
 ): DecisionRecord {
   return {
     peer,
@@ -103,6 +125,7 @@ export function internalErrorRecord(
     decision: 'DENY',
     reason: 'INTERNAL_ERROR',
     latencyMs,
+    ...(source !== undefined && { source }),
   };
 }
 
@@ -114,6 +137,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
   const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerVerdict | undefined): void => {
     const started = now();
     const peerId = peer?.ok ? peer.id.toString() : undefined;
+    const source = req.socket.remoteAddress;
     void options.pipeline
       .decide({
         method: req.method ?? 'GET',
@@ -134,6 +158,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
               reason,
               path,
               latencyMs: now() - started,
+              source,
             }),
           );
 
@@ -177,7 +202,9 @@ export function createAppForwarder(options: AppForwarderOptions) {
           res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
           res.end('internal error\n');
         }
-        options.onDecision(internalErrorRecord(peerId, req.method ?? 'GET', req.url, now() - started));
+        options.onDecision(
+          internalErrorRecord(peerId, req.method ?? 'GET', req.url, now() - started, source),
+        );
       });
   };
 

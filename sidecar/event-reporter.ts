@@ -2,7 +2,6 @@
 // bounded buffer (full: dropped and counted, the count sent with the next batch), and a timer
 // sends batches over one long-lived mTLS stream, reconnecting with backoff. `record` never
 // waits on the network, so reporting never delays a request.
-import { createHash } from 'node:crypto';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { Backoff } from '../lib/backoff.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
@@ -13,10 +12,12 @@ import {
   type DecisionEventMessage,
   type EventBatchMessage,
 } from '../proto/load-events.ts';
-import type { TokenFailure } from '../proto/generated/lanyard/events/v1/TokenFailure.ts';
 import type { DecisionRecord } from './app-forwarder.ts';
 import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
 import type { TlsMaterial } from './listener.ts';
+import { tokenFailureOfReason } from './token-facts.ts';
+
+export { tokenId } from './token-facts.ts';
 
 export interface EventReporterOptions {
   /** host:port of the control plane's gRPC endpoint. */
@@ -36,7 +37,7 @@ export interface EventReporterOptions {
   log?: Logger;
 }
 
-/** What the record does not carry, from the connection and the token. */
+/** Overrides of what the record carries (its source and token facts). */
 export interface DecisionContext {
   /** The caller's address as the socket saw it. */
   source?: string;
@@ -45,28 +46,8 @@ export interface DecisionContext {
   issuer?: string;
 }
 
-// The sidecar's token error codes (sidecar/errors.ts) as the event's failure kind.
-const FAILURE: Record<string, TokenFailure> = {
-  ERR_JWT_EXPIRED: 'EXPIRED',
-  ERR_JWT_SIGNATURE: 'BAD_SIGNATURE',
-  ERR_JWT_ISSUER_UNKNOWN: 'UNKNOWN_ISSUER',
-  ERR_JWT_KEY_NOT_FOUND: 'UNKNOWN_KEY',
-  ERR_JWT_ALG_NOT_ALLOWED: 'ALGORITHM_NOT_ALLOWED',
-  ERR_JWT_NOT_YET_VALID: 'NOT_YET_VALID',
-  ERR_JWT_AUDIENCE: 'WRONG_AUDIENCE',
-  ERR_JWT_MALFORMED: 'MALFORMED',
-  ERR_JWT_TOO_LARGE: 'MALFORMED',
-  ERR_JWT_HEADER_UNSUPPORTED: 'MALFORMED',
-  ERR_JWT_CLAIM_INVALID: 'MALFORMED',
-};
-
-const JTI = /^[\x21-\x7e]{1,128}$/;
-
-/** An id for a token that is not the token: its jti when usable, else a SHA-256 prefix. */
-export function tokenId(token: string, jti?: unknown): string {
-  if (typeof jti === 'string' && JTI.test(jti) && jti.split('.').length !== 3) return jti;
-  return `sha256:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
-}
+/** The deciding "policy" of an event for a request a block refused; its rule is the block id. */
+export const BLOCK_POLICY = 'lanyard-block';
 
 /** The wire event of one decision. */
 export function toEvent(
@@ -74,22 +55,23 @@ export function toEvent(
   context: DecisionContext,
   timeMs: number,
 ): DecisionEventMessage {
+  const block = record.block;
   return {
     timeUnixMs: timeMs,
     peerId: record.peer ?? '',
     userSubject: record.user ?? '',
-    userIssuer: context.issuer ?? '',
-    tokenId: context.tokenId ?? '',
+    userIssuer: context.issuer ?? record.issuer ?? '',
+    tokenId: context.tokenId ?? record.tokenId ?? '',
     method: record.method,
     path: record.path,
     decision: record.decision,
     reason: record.reason,
-    policy: record.policy ?? '',
-    rule: record.rule ?? '',
-    sourceAddress: context.source ?? '',
+    policy: block ? BLOCK_POLICY : (record.policy ?? ''),
+    rule: block ? block.id : (record.rule ?? ''),
+    sourceAddress: context.source ?? record.source ?? '',
     latencyMs: record.latencyMs,
     httpStatus: record.status,
-    tokenFailure: FAILURE[record.reason] ?? 'TOKEN_FAILURE_UNSPECIFIED',
+    tokenFailure: record.tokenFailure ?? tokenFailureOfReason(record.reason) ?? 'TOKEN_FAILURE_UNSPECIFIED',
   };
 }
 

@@ -94,6 +94,7 @@ export function createHttp2Forwarder(options: Http2ForwarderOptions): Http2Forwa
   const handleStream: Http2Forwarder['handleStream'] = (stream, headers, rawHeaders, peer) => {
     const started = now();
     const peerId = peer?.ok ? peer.id.toString() : undefined;
+    const source = stream.session?.socket?.remoteAddress;
     const method = headers[':method'] ?? 'GET';
     const url = headers[':path'];
     const grpc = isGrpc(headers['content-type']);
@@ -115,6 +116,7 @@ export function createHttp2Forwarder(options: Http2ForwarderOptions): Http2Forwa
         decision: 'DENY',
         reason: 'MALFORMED_REQUEST',
         latencyMs: now() - started,
+        ...(source !== undefined && { source }),
       });
       return;
     }
@@ -139,6 +141,7 @@ export function createHttp2Forwarder(options: Http2ForwarderOptions): Http2Forwa
               reason,
               path,
               latencyMs: now() - started,
+              source,
             }),
           );
         if (outcome.kind === 'reject') {
@@ -179,7 +182,7 @@ export function createHttp2Forwarder(options: Http2ForwarderOptions): Http2Forwa
       .catch(() => {
         // The pipeline fails closed: an unexpected error is a refusal, never a forwarded stream.
         refuseStream(stream, grpc, 500, 'internal error');
-        options.onDecision(internalErrorRecord(peerId, method, url, now() - started));
+        options.onDecision(internalErrorRecord(peerId, method, url, now() - started, source));
       });
   };
 

@@ -1,6 +1,7 @@
-// The inbound decision pipeline, in the order the design fixes: path normalization, end-user
-// token validation, authorization (DENY, ALLOW, default), MFA step-up, rate limit; then the
-// headers the app may trust. Pure of sockets: the HTTP adapter (app-forwarder.ts) calls it.
+// The inbound decision pipeline, in the order the design fixes: blocks of the peer, path
+// normalization, end-user token validation, blocks of the user and the token, authorization
+// (DENY, ALLOW, default), MFA step-up, rate limit; then the headers the app may trust. Pure of
+// sockets: the HTTP adapters (app-forwarder.ts, http2-forwarder.ts) call it.
 import type { Clock } from '../lib/clock.ts';
 import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
@@ -15,8 +16,10 @@ import {
   type HeaderList,
   type HeaderPolicy,
 } from './headers.ts';
+import type { BlockKind } from './block-set.ts';
 import type { JwtValidator, VerifiedToken } from './jwt/index.ts';
 import { createRateLimiter, type RateLimiter } from './ratelimit.ts';
+import { tokenFailureOf, tokenId, type TokenFailureKind } from './token-facts.ts';
 
 export interface InboundRequest {
   method: string;
@@ -31,6 +34,21 @@ export interface InboundRequest {
   peer: string | undefined;
 }
 
+/** What a decision may say of the request's end-user token: never the token itself. */
+export interface TokenFacts {
+  /** tokenId(): the jti of a token that verified, else a SHA-256 prefix of the token. */
+  id: string;
+  /** The issuer, for a token that verified. */
+  issuer?: string;
+  /** Why the token was refused, when it was. */
+  failure?: TokenFailureKind;
+}
+
+/** The blocks in force (block-set.ts); looked up with verified values only. */
+export interface BlockMatcher {
+  match(type: BlockKind, value: string): { readonly id: string; readonly type: BlockKind } | undefined;
+}
+
 export type InboundOutcome =
   | {
       kind: 'forward';
@@ -39,6 +57,7 @@ export type InboundOutcome =
       headers: HeaderList;
       decision: Decision;
       user?: string;
+      token?: TokenFacts;
     }
   | {
       kind: 'reject';
@@ -50,6 +69,9 @@ export type InboundOutcome =
       /** Detail for logs and metrics (an error code or a reason). */
       reason: string;
       user?: string;
+      token?: TokenFacts;
+      /** Set when a block refused the request (reason BLOCKED). */
+      block?: { id: string; type: BlockKind };
       /**
        * No rule allowed the request, it carried no end-user token, and the workload accepts
        * tokens: a token might have changed the answer. HTTP keeps its 403; gRPC says
@@ -67,6 +89,8 @@ export interface InboundPipelineOptions {
   normalizePath: (raw: string) => NormalizedPath;
   /** Makes a validator for the issuers of a snapshot; called once per snapshot. */
   validatorFor: (issuers: readonly IssuerWithTokens[]) => JwtValidator<IssuerWithTokens>;
+  /** Blocks pushed by the control plane; enforced before any policy, dry-run and AUDIT included. */
+  blocks?: BlockMatcher;
   clock?: Clock;
 }
 
@@ -166,6 +190,22 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
     return limiter;
   };
 
+  const blocks = options.blocks;
+  const refuseBlocked = (
+    block: { id: string; type: BlockKind },
+    user?: string,
+    token?: TokenFacts,
+  ): InboundOutcome => ({
+    kind: 'reject',
+    status: 403,
+    headers: {},
+    message: 'forbidden',
+    reason: 'BLOCKED',
+    block: { id: block.id, type: block.type },
+    ...(user !== undefined && { user }),
+    ...(token && { token }),
+  });
+
   return {
     async decide(request): Promise<InboundOutcome> {
       const view = options.policy();
@@ -178,6 +218,10 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
           reason: 'NO_POLICY',
         };
       }
+
+      // The peer is verified by the TLS layer: its block applies before anything else is read.
+      const peerBlock = request.peer === undefined ? undefined : blocks?.match('principal', request.peer);
+      if (peerBlock) return refuseBlocked(peerBlock);
 
       const { path: rawPath, query } = splitTarget(request.url);
       let path: NormalizedPath;
@@ -207,6 +251,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
         };
       }
       let verified: VerifiedToken<IssuerWithTokens> | undefined;
+      let token: TokenFacts | undefined;
       if (found.token !== undefined) {
         if (issuers.length === 0) {
           // No policy names an issuer: the token cannot be checked, so it grants nothing.
@@ -223,11 +268,21 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
               headers: { 'www-authenticate': invalidTokenChallenge('the access token is not valid') },
               message: 'invalid user token',
               reason: error.code,
+              token: { id: tokenId(found.token), failure: tokenFailureOf(error.code) },
             };
           }
         }
+        // Only a verified token's jti names it; any other token is named by its digest.
+        token = verified
+          ? { id: tokenId(found.token, verified.claims.jti), issuer: verified.issuer.issuer }
+          : { id: tokenId(found.token) };
       }
       const user = verified?.subject;
+      if (verified && blocks) {
+        const block =
+          (user !== undefined ? blocks.match('user', user) : undefined) ?? blocks.match('token', token!.id);
+        if (block) return refuseBlocked(block, user, token);
+      }
 
       const decision = evaluate(view, {
         method: request.method,
@@ -253,6 +308,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
             decision,
             reason: decision.reason,
             user,
+            token,
           };
         }
         return {
@@ -263,6 +319,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
           decision,
           reason: decision.reason,
           user,
+          token,
           ...(decision.reason === 'NO_ALLOW_MATCH' &&
             found.token === undefined &&
             issuers.length > 0 && { tokenMissing: true }),
@@ -281,6 +338,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
             decision,
             reason: 'RATE_LIMITED',
             user,
+            token,
           };
         }
       }
@@ -306,7 +364,14 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
         },
         state.headerPolicy,
       );
-      return { kind: 'forward', target: `${path}${query}`, headers: forwarded.headers, decision, user };
+      return {
+        kind: 'forward',
+        target: `${path}${query}`,
+        headers: forwarded.headers,
+        decision,
+        user,
+        token,
+      };
     },
   };
 }

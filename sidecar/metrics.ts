@@ -134,5 +134,9 @@ export function decisionLogFields(record: DecisionRecord): Record<string, unknow
     method: record.method,
     path: record.path,
     latencyMs: Math.round(record.latencyMs * 1000) / 1000,
+    // The caller's address and the token's id (never the token), and a block that refused.
+    ...(record.source !== undefined && { source: record.source }),
+    ...(record.tokenId !== undefined && { tokenId: record.tokenId }),
+    ...(record.block && { block: { ...record.block } }),
   };
 }

@@ -1,5 +1,6 @@
-// The sidecar process: obtain an SVID, load the workload's policy snapshot, then serve inbound
-// mTLS (15006), outbound (15001) and admin (15020). Ready only with both an SVID and a policy.
+// The sidecar process: obtain an SVID, load the workload's policy snapshot and the mesh's block
+// list, then serve inbound mTLS (15006), outbound (15001) and admin (15020). Ready only with an
+// SVID, a policy and a block snapshot.
 import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { CaClient, type Svid } from '../ca/client/ca-client.ts';
@@ -10,6 +11,9 @@ import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { createAdminServer } from './admin.ts';
 import { createAppHealth } from './app-health.ts';
 import { createAppForwarder, type DecisionRecord } from './app-forwarder.ts';
+import { BlockClient } from './block-client.ts';
+import { createBlockMetrics } from './block-metrics.ts';
+import { BlockSet } from './block-set.ts';
 import type { SidecarConfig } from './config.ts';
 import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
@@ -83,6 +87,22 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     tls: () => material!,
     log,
   });
+  // Blocks pushed by the control plane, enforced by the inbound pipeline before any policy.
+  const blocks = new BlockSet(systemClock);
+  const blockClient = new BlockClient({
+    address: config.controlPlaneAddress,
+    serverId: config.controlPlaneId,
+    trustDomain: config.trustDomain,
+    tls: () => material!,
+    blocks,
+    onSnapshot: (outcome) => blockMetrics.snapshot(outcome),
+    log,
+  });
+  const blockMetrics = createBlockMetrics(registry, {
+    active: () => blocks.active(),
+    receivedMs: () => blocks.receivedMs,
+    connected: () => blockClient.connected,
+  });
   let roots = config.bootstrapRootsPem;
   let current: Svid | undefined;
   const update = (svid: Svid | undefined, rootsPem: string | undefined) => {
@@ -94,15 +114,24 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     live.outbound?.rotate(material);
     live.policyClient?.reconnect();
     reporter.reconnect();
+    blockClient.reconnect();
     log.info(
       { spiffeId: current.spiffeId, expiresAt: new Date(current.expiresAt).toISOString() },
       'SVID loaded',
     );
   };
 
+  const notReadyReason = () =>
+    !material
+      ? 'no SVID yet'
+      : !policy
+        ? 'no policy snapshot yet'
+        : blocks.version === undefined
+          ? 'no block snapshot yet'
+          : undefined;
   const admin = createAdminServer(
     registry,
-    { notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined) },
+    { notReadyReason },
     config.appProbes ? createAppHealth(config.appProbes) : undefined,
   );
   const adminPort = await listenOn(admin, config.adminPort, config.bindAddress);
@@ -114,9 +143,11 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     policy: () => policy,
     normalizePath,
     validatorFor: (issuers) => createJwtValidator(issuers, jwtOptions),
+    blocks,
   });
   const onDecision = (record: DecisionRecord) => {
     metrics.record(record);
+    if (record.block) blockMetrics.refused(record.block.type);
     log.info(decisionLogFields(record), 'decision');
     reporter.record(record);
   };
@@ -175,14 +206,16 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   });
   Object.assign(live, { inbound, outbound, policyClient });
   policyClient.start();
+  blockClient.start();
   reporter.start();
 
   return {
     spiffeId: svid.spiffeId,
     ports: { inbound: inboundPort, outbound: outboundPort, admin: adminPort },
-    notReadyReason: () => (!material ? 'no SVID yet' : !policy ? 'no policy snapshot yet' : undefined),
+    notReadyReason,
     async close() {
       policyClient?.stop();
+      blockClient.stop();
       reporter.stop();
       ca.stop();
       forwarder.close();

@@ -11,7 +11,7 @@ export const MONITOR_ERRORS = Object.freeze({
   ERR_MONITOR_BATCH_TOO_LARGE:
     'An event batch holds more events than allowed; all its events are dropped and counted.',
   ERR_MONITOR_UNAUTHENTICATED:
-    'The event stream caller presented no valid workload SVID; the stream is refused.',
+    'The event or block stream caller presented no valid workload SVID; the stream is refused.',
   ERR_MONITOR_OVERLOADED:
     'An event queue (per stream or global) was full; valid events were dropped and counted rather than delaying other work.',
   ERR_MONITOR_BLOCK_INVALID:
