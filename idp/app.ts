@@ -11,6 +11,7 @@ import { createSecretBox } from './secret-box.ts';
 import { buildIdpServer } from './server.ts';
 import type { IdpStore } from './store/types.ts';
 import { ACCOUNT_POLICY, LoginThrottle, SOURCE_POLICY } from './throttle.ts';
+import { tokenExchangeHandler, type TokenExchangeConfig } from './token-exchange.ts';
 import { DEFAULT_TOKEN_LIFETIMES, TokenService, type TokenLifetimes } from './tokens.ts';
 
 export interface IdpConfig {
@@ -24,6 +25,10 @@ export interface IdpConfig {
   tokens?: TokenLifetimes;
   refresh?: RefreshLifetimes;
   delay?: (ms: number) => Promise<void>;
+  /** Enables the RFC 8693 token-exchange grant for the workloads it allows. */
+  tokenExchange?: TokenExchangeConfig;
+  /** PEM certificate, key and mesh trust bundle: serve HTTPS and accept workload client certificates. */
+  https?: { cert: string; key: string; ca: string };
 }
 
 export const DEFAULT_REFRESH_LIFETIMES: RefreshLifetimes = Object.freeze({
@@ -36,6 +41,7 @@ export interface Idp {
   mfa: MfaService;
   keys: SigningKeys;
   audit: Auditor;
+  tokens: TokenService;
 }
 
 /** Wires the identity provider's parts; the store must be migrated already. */
@@ -69,6 +75,17 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     sourceThrottle: new LoginThrottle(clock, SOURCE_POLICY),
     clock,
     ...(config.delay && { delay: config.delay }),
+    ...(config.https && { https: config.https }),
+    ...(config.tokenExchange && {
+      tokenExchange: tokenExchangeHandler({
+        config: config.tokenExchange,
+        issuer,
+        tokens,
+        store,
+        audit,
+        clock,
+      }),
+    }),
   });
-  return { server, mfa, keys, audit };
+  return { server, mfa, keys, audit, tokens };
 }

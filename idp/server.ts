@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
@@ -11,6 +12,7 @@ import type { PasswordChecker } from './password.ts';
 import { hashToken, type RefreshTokens } from './refresh.ts';
 import type { ClientRecord, IdpStore, SessionRecord } from './store/types.ts';
 import type { LoginThrottle } from './throttle.ts';
+import { TOKEN_EXCHANGE_GRANT, type TokenExchangeHandler } from './token-exchange.ts';
 import type { TokenService } from './tokens.ts';
 
 export interface IdpServerOptions {
@@ -31,6 +33,15 @@ export interface IdpServerOptions {
   sessionMs?: number;
   /** Injected so tests need not wait out the growing delays. */
   delay?: (ms: number) => Promise<void>;
+  /** RFC 8693 at the token endpoint; absent: the grant type is unsupported. */
+  tokenExchange?: TokenExchangeHandler;
+  /**
+   * Serve HTTPS. Client certificates are requested but not required (browsers have none); one
+   * that does not chain to `ca` is only ever refused, never taken as an identity.
+   */
+  https?: Pick<SecureContextOptions, 'cert' | 'key' | 'ca'>;
+  /** More routes (admin API, enrolment pages), each in its own encapsulated scope. */
+  extensions?: ((app: FastifyInstance) => void)[];
 }
 
 interface AuthRequest {
@@ -102,7 +113,12 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   const loginMs = options.loginMs ?? 10 * 60_000;
   const sessionMs = options.sessionMs ?? 8 * 3600_000;
   const delay = options.delay ?? ((ms: number) => sleep(ms));
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024, trustProxy: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024,
+    trustProxy: false,
+    ...(options.https && { https: { ...options.https, requestCert: true, rejectUnauthorized: false } }),
+  }) as unknown as FastifyInstance;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -209,7 +225,11 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      ...(options.tokenExchange ? [TOKEN_EXCHANGE_GRANT] : []),
+    ],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['ES256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -528,6 +548,9 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   }
 
   app.post('/token', async (request, reply) => {
+    // A workload, not a registered client: it authenticates by SVID inside the handler.
+    if (options.tokenExchange && single(request.body, 'grant_type') === TOKEN_EXCHANGE_GRANT)
+      return options.tokenExchange(request, reply);
     const client = await authenticateClient(request);
     if (!client) return oauthError(reply, 401, 'invalid_client', 'client authentication failed');
     const body = request.body;
@@ -627,6 +650,8 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   };
   app.get('/logout', logout);
   app.post('/logout', logout);
+
+  for (const extend of options.extensions ?? []) extend(app);
 
   app.setErrorHandler((error, _request, reply) => {
     if (
