@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
-import { addClient, addUser, disableUser, resetMfa } from '../idp/admin.ts';
+import { addClient, addUser, disableUser, listClients, listUsers, resetMfa } from '../idp/admin.ts';
 import { createIdp } from '../idp/app.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
 import { openPostgresStore } from '../idp/store/postgres.ts';
@@ -99,8 +99,8 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (area === 'users' && action === 'list') {
-      for (const user of await store.listUsers(10_000)) {
-        const mfa = (await store.totpOf(user.id))?.confirmed ? 'mfa' : 'no-mfa';
+      for (const user of await listUsers(store)) {
+        const mfa = user.mfa ? 'mfa' : 'no-mfa';
         const state = user.disabled ? 'disabled' : 'enabled';
         io.out(
           `${user.username}\t${state}\t${mfa}\troles=${user.roles.join(',')}\tgroups=${user.groups.join(',')}\n`,
@@ -130,8 +130,8 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (area === 'clients' && action === 'list') {
-      for (const client of await store.listClients(10_000)) {
-        const kind = client.secretHash ? 'confidential' : 'public';
+      for (const client of await listClients(store)) {
+        const kind = client.confidential ? 'confidential' : 'public';
         io.out(`${client.id}\t${kind}\t${client.redirectUris.join(' ')}\n`);
       }
       return 0;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { adminApi } from './admin-api.ts';
 import { Auditor } from './audit.ts';
 import { DEFAULT_SIGNING_KEY_OPTIONS, SigningKeys } from './keys.ts';
 import { MfaService } from './mfa.ts';
@@ -29,6 +30,8 @@ export interface IdpConfig {
   tokenExchange?: TokenExchangeConfig;
   /** PEM certificate, key and mesh trust bundle: serve HTTPS and accept workload client certificates. */
   https?: { cert: string; key: string; ca: string };
+  /** SHA-256 (hex) of the admin API bearer token; absent: no admin API. */
+  adminTokenSha256?: string;
 }
 
 export const DEFAULT_REFRESH_LIFETIMES: RefreshLifetimes = Object.freeze({
@@ -76,6 +79,11 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     clock,
     ...(config.delay && { delay: config.delay }),
     ...(config.https && { https: config.https }),
+    extensions: [
+      ...(config.adminTokenSha256
+        ? [adminApi({ store, clock, audit, tokenSha256: config.adminTokenSha256 })]
+        : []),
+    ],
     ...(config.tokenExchange && {
       tokenExchange: tokenExchangeHandler({
         config: config.tokenExchange,
