@@ -4,6 +4,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { adminApi } from './admin-api.ts';
 import { Auditor } from './audit.ts';
+import { enrolmentPages } from './enrolment.ts';
 import { DEFAULT_SIGNING_KEY_OPTIONS, SigningKeys } from './keys.ts';
 import { MfaService } from './mfa.ts';
 import { PasswordChecker } from './password.ts';
@@ -32,6 +33,8 @@ export interface IdpConfig {
   https?: { cert: string; key: string; ca: string };
   /** SHA-256 (hex) of the admin API bearer token; absent: no admin API. */
   adminTokenSha256?: string;
+  /** Every user must have a second factor; one without it enrols during the login. */
+  requireMfa?: boolean;
 }
 
 export const DEFAULT_REFRESH_LIFETIMES: RefreshLifetimes = Object.freeze({
@@ -79,7 +82,9 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     clock,
     ...(config.delay && { delay: config.delay }),
     ...(config.https && { https: config.https }),
+    ...(config.requireMfa && { requireMfa: true }),
     extensions: [
+      enrolmentPages({ store, mfa, audit, clock, ...(config.delay && { delay: config.delay }) }),
       ...(config.adminTokenSha256
         ? [adminApi({ store, clock, audit, tokenSha256: config.adminTokenSha256 })]
         : []),

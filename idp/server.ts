@@ -40,8 +40,24 @@ export interface IdpServerOptions {
    * that does not chain to `ca` is only ever refused, never taken as an identity.
    */
   https?: Pick<SecureContextOptions, 'cert' | 'key' | 'ca'>;
+  /** Every user must have a second factor: a login without one goes through enrolment first. */
+  requireMfa?: boolean;
   /** More routes (admin API, enrolment pages), each in its own encapsulated scope. */
-  extensions?: ((app: FastifyInstance) => void)[];
+  extensions?: ((app: FastifyInstance, sessions: SessionHelpers) => void)[];
+}
+
+/** The login session, for routes that live outside this file (the enrolment pages). */
+export interface SessionHelpers {
+  load(request: FastifyRequest): Promise<{ record: SessionRecord; data: SessionData } | null>;
+  /** Replaces the session (a fresh ID) with new data. */
+  renew(reply: FastifyReply, userId: string, data: SessionData, previous: SessionRecord): Promise<void>;
+  /** Ends a pending login: issues the code and redirects back to the application. */
+  finishLogin(
+    reply: FastifyReply,
+    userId: string,
+    data: SessionData,
+    previous: SessionRecord,
+  ): Promise<FastifyReply>;
 }
 
 interface AuthRequest {
@@ -51,12 +67,17 @@ interface AuthRequest {
   state: string | null;
   nonce: string | null;
   codeChallenge: string;
+  /** acr_values asked for MFA: a user without a second factor enrols before the code is issued. */
+  mfa?: boolean;
 }
 
 /** What the session cookie points at; stored as JSON in the session record. */
-interface SessionData {
+export interface SessionData {
   csrf: string;
-  stage: 'password' | 'mfa' | 'done';
+  /** 'enrol': password accepted, a second factor is required and must be enrolled first. */
+  stage: 'password' | 'mfa' | 'enrol' | 'done';
+  /** A TOTP secret being enrolled, sealed (idp/mfa.ts startPending). */
+  enrolment?: string;
   request: AuthRequest | null;
   amr: string[];
   authTime: number;
@@ -299,6 +320,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       state: state ?? null,
       nonce: nonce ?? null,
       codeChallenge: challenge,
+      ...(single(query, 'acr_values')?.split(' ').includes('urn:lanyard:acr:mfa') && { mfa: true }),
     };
     const existing = await loadSession(request);
     const prompt = single(query, 'prompt');
@@ -439,6 +461,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       outcome: 'success',
       reason: 'password',
     });
+    if (options.requireMfa || session.data.request!.mfa) return startEnrolment(reply, user.id, session);
     return finishLogin(
       reply,
       user.id,
@@ -446,6 +469,21 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       session.record,
     );
   });
+
+  async function startEnrolment(
+    reply: FastifyReply,
+    userId: string,
+    session: { record: SessionRecord; data: SessionData },
+  ): Promise<FastifyReply> {
+    await newSession(
+      reply,
+      userId,
+      { ...session.data, stage: 'enrol', csrf: newSecret() },
+      loginMs,
+      session.record,
+    );
+    return reply.redirect('/account/mfa', 303);
+  }
 
   app.get('/login/mfa', async (request, reply) => {
     const session = await loadSession(request);
@@ -651,7 +689,13 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   app.get('/logout', logout);
   app.post('/logout', logout);
 
-  for (const extend of options.extensions ?? []) extend(app);
+  const sessions: SessionHelpers = {
+    load: loadSession,
+    renew: (reply, userId, data, previous) =>
+      newSession(reply, userId, data, data.stage === 'done' ? sessionMs : loginMs, previous),
+    finishLogin,
+  };
+  for (const extend of options.extensions ?? []) extend(app, sessions);
 
   app.setErrorHandler((error, _request, reply) => {
     if (
