@@ -259,6 +259,28 @@ describe('token exchange (RFC 8693)', () => {
     expect(claims.client_id).toBe(PAYMENTS);
   });
 
+  it('refuses to extend an actor chain past its bound', async () => {
+    let token = String((await post(exchangeForm(await userToken()), certs.orders)).body.access_token);
+    const again = async () =>
+      inject(
+        exchangeForm(token, {
+          audience: 'ledger',
+          client_assertion_type: JWT_BEARER_ASSERTION,
+          client_assertion: await assertion({ sub: PAYMENTS }),
+        }),
+      );
+    for (let depth = 2; depth <= 4; depth++) {
+      const response = await again();
+      expect(response.status).toBe(200);
+      token = String(response.body.access_token);
+    }
+    let act = decodeJwt(token).act as { act?: unknown } | undefined;
+    let depth = 0;
+    for (; act; act = act.act as { act?: unknown } | undefined) depth++;
+    expect(depth).toBe(4);
+    expect(await again()).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
   it('names the authenticated workload in act, whatever the body claims', async () => {
     const subjectToken = await userToken();
     const mine = await assertion();
