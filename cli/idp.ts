@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { Registry } from 'prom-client';
 import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
-import { addClient, addUser, disableUser, resetMfa } from '../idp/admin.ts';
+import { addClient, addUser, disableUser, listClients, listUsers, resetMfa } from '../idp/admin.ts';
 import { createIdp } from '../idp/app.ts';
 import { parseTrustedProxies } from '../idp/client-address.ts';
 import { defenceConfig, parseActions, type DefenceConfig } from '../idp/defences.ts';
@@ -13,6 +14,7 @@ import { nullNotifier, WebhookNotifier } from '../idp/notify.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
 import { LanyardError } from '../lib/errors.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
+import type { TokenExchangeConfig } from '../idp/token-exchange.ts';
 import { openPostgresStore } from '../idp/store/postgres.ts';
 import { openSqliteStore } from '../idp/store/sqlite.ts';
 import type { IdpStore } from '../idp/store/types.ts';
@@ -55,6 +57,15 @@ Serve options:
   --travel-tolerance-km <n>  distance always allowed, for geolocation error (default 500)
   --travel-block <s>         block the account from that address for this long (default 900)
   --keep-devices <n>         devices and countries remembered per user (default 10)
+  --tls-cert <file> --tls-key <file> --trust-bundle <file>
+                       Serve HTTPS; workloads may authenticate with an X.509-SVID that chains
+                       to the mesh trust bundle (token exchange)
+  --exchange-config <file>
+                       YAML/JSON: trustDomain, allow [{workload, audiences}], jwks {url|file},
+                       jwtIssuer; enables RFC 8693 token exchange
+  --require-mfa        Every user needs a second factor; one without it enrols at login
+  LANYARD_IDP_ADMIN_TOKEN_SHA256
+                       SHA-256 (hex) of the admin API bearer token; enables /admin/v1
 `;
 
 const options = {
@@ -69,6 +80,11 @@ const options = {
   'redirect-uri': { type: 'string', multiple: true },
   name: { type: 'string' },
   confidential: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'trust-bundle': { type: 'string' },
+  'exchange-config': { type: 'string' },
+  'require-mfa': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'trusted-proxy': { type: 'string', multiple: true },
   'webhook-url': { type: 'string' },
@@ -185,8 +201,8 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (area === 'users' && action === 'list') {
-      for (const user of await store.listUsers(10_000)) {
-        const mfa = (await store.totpOf(user.id))?.confirmed ? 'mfa' : 'no-mfa';
+      for (const user of await listUsers(store)) {
+        const mfa = user.mfa ? 'mfa' : 'no-mfa';
         const state = user.disabled ? 'disabled' : 'enabled';
         io.out(
           `${user.username}\t${state}\t${mfa}\troles=${user.roles.join(',')}\tgroups=${user.groups.join(',')}\n`,
@@ -216,8 +232,8 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (area === 'clients' && action === 'list') {
-      for (const client of await store.listClients(10_000)) {
-        const kind = client.secretHash ? 'confidential' : 'public';
+      for (const client of await listClients(store)) {
+        const kind = client.confidential ? 'confidential' : 'public';
         io.out(`${client.id}\t${kind}\t${client.redirectUris.join(' ')}\n`);
       }
       return 0;
@@ -240,25 +256,49 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
 
 class UsageError extends Error {}
 
-async function serve(
-  values: {
-    db?: string;
-    postgres?: string;
-    'key-file'?: string;
-    issuer?: string;
-    listen?: string;
-    'trusted-proxy'?: string[];
-    'webhook-url'?: string;
-    geoip?: string[];
-  } & DefenceFlags,
-  io: CliIo,
-): Promise<number> {
+interface ServeValues {
+  db?: string;
+  postgres?: string;
+  'key-file'?: string;
+  issuer?: string;
+  listen?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
+  'trust-bundle'?: string;
+  'exchange-config'?: string;
+  'require-mfa'?: boolean;
+  'trusted-proxy'?: string[];
+  'webhook-url'?: string;
+  geoip?: string[];
+}
+
+function httpsOptions(values: ServeValues): { cert: string; key: string; ca: string } | undefined {
+  const files = [values['tls-cert'], values['tls-key'], values['trust-bundle']];
+  if (files.every((file) => file === undefined)) return undefined;
+  if (files.some((file) => file === undefined))
+    throw new UsageError('--tls-cert, --tls-key and --trust-bundle go together');
+  const [cert, key, ca] = files.map((file) => readFileSync(file!, 'utf8'));
+  return { cert: cert!, key: key!, ca: ca! };
+}
+
+function exchangeConfig(file: string | undefined): TokenExchangeConfig | undefined {
+  if (file === undefined) return undefined;
+  const config = parseYaml(readFileSync(file, 'utf8')) as Partial<TokenExchangeConfig> | null;
+  if (typeof config?.trustDomain !== 'string' || !Array.isArray(config.allow))
+    throw new UsageError(`${file}: trustDomain and allow are required`);
+  return config as TokenExchangeConfig;
+}
+
+async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<number> {
   const listen = values.listen ?? '127.0.0.1:9400';
   const colon = listen.lastIndexOf(':');
   const host = listen.slice(0, colon);
   const port = Number(listen.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`bad --listen ${listen}`);
+  const https = httpsOptions(values);
+  const tokenExchange = exchangeConfig(values['exchange-config']);
+  const adminTokenSha256 = process.env.LANYARD_IDP_ADMIN_TOKEN_SHA256;
   const log = pino({ name: 'lanyard-idp' });
   const defences = defencesFromFlags(values);
   const proxies =
@@ -274,7 +314,7 @@ async function serve(
     : nullNotifier;
   const store = await openStore(values);
   const idp = await createIdp({
-    issuer: values.issuer ?? `http://localhost:${port}`,
+    issuer: values.issuer ?? `${https ? 'https' : 'http'}://localhost:${port}`,
     store,
     secretKey: secretKey(values['key-file']),
     clock: systemClock,
@@ -284,6 +324,10 @@ async function serve(
     notifier,
     ...(geo && { geo }),
     ...(trustedProxies && { trustedProxies }),
+    ...(https && { https }),
+    ...(tokenExchange && { tokenExchange }),
+    ...(adminTokenSha256 && { adminTokenSha256: adminTokenSha256.trim().toLowerCase() }),
+    ...(values['require-mfa'] && { requireMfa: true }),
   });
   const address = await idp.server.listen({ host, port });
   io.out(`lanyard idp listening on ${address}\n`);

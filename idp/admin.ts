@@ -81,16 +81,64 @@ export async function addClient(
   return { client, secret };
 }
 
-/** Disables the user and ends every refresh-token family: no new tokens from then on. */
-export async function disableUser(store: IdpStore, clock: Clock, username: string): Promise<void> {
-  const user = await store.userByName(username);
-  if (!user) throw idpError('ERR_IDP_REQUEST_INVALID', `no user ${username}`);
-  await store.setUserDisabled(user.id, true);
-  await store.revokeUserRefreshFamilies(user.id, 'user_disabled', clock.now());
+async function existingUser(store: IdpStore, username: string): Promise<UserRecord> {
+  const user = NAME.test(username) ? await store.userByName(username) : null;
+  if (!user) throw idpError('ERR_IDP_NOT_FOUND', `no user ${username.slice(0, 128)}`);
+  return user;
 }
 
-export async function resetMfa(store: IdpStore, username: string): Promise<void> {
-  const user = await store.userByName(username);
-  if (!user) throw idpError('ERR_IDP_REQUEST_INVALID', `no user ${username}`);
+/** Disables the user and ends every refresh-token family: no new tokens from then on. */
+export async function disableUser(store: IdpStore, clock: Clock, username: string): Promise<UserRecord> {
+  const user = await existingUser(store, username);
+  await store.setUserDisabled(user.id, true);
+  await store.revokeUserRefreshFamilies(user.id, 'user_disabled', clock.now());
+  return { ...user, disabled: true };
+}
+
+export async function resetMfa(store: IdpStore, username: string): Promise<UserRecord> {
+  const user = await existingUser(store, username);
   await store.resetMfa(user.id);
+  return user;
+}
+
+/** What listing shows of a user: never the password hash. */
+export interface UserSummary {
+  id: string;
+  username: string;
+  disabled: boolean;
+  mfa: boolean;
+  roles: string[];
+  groups: string[];
+  createdAt: number;
+}
+
+export async function summarizeUser(store: IdpStore, user: UserRecord): Promise<UserSummary> {
+  const mfa = (await store.totpOf(user.id))?.confirmed === true;
+  const { id, username, disabled, roles, groups, createdAt } = user;
+  return { id, username, disabled, mfa, roles, groups, createdAt };
+}
+
+export const MAX_LIST = 10_000;
+
+export async function listUsers(store: IdpStore, limit = MAX_LIST): Promise<UserSummary[]> {
+  const users = await store.listUsers(Math.min(Math.max(1, limit), MAX_LIST));
+  return Promise.all(users.map((user) => summarizeUser(store, user)));
+}
+
+/** What listing shows of a client: never the secret's hash. */
+export interface ClientSummary {
+  id: string;
+  name: string;
+  confidential: boolean;
+  redirectUris: string[];
+  createdAt: number;
+}
+
+export function summarizeClient(client: ClientRecord): ClientSummary {
+  const { id, name, redirectUris, createdAt } = client;
+  return { id, name, confidential: client.secretHash !== null, redirectUris, createdAt };
+}
+
+export async function listClients(store: IdpStore, limit = MAX_LIST): Promise<ClientSummary[]> {
+  return (await store.listClients(Math.min(Math.max(1, limit), MAX_LIST))).map(summarizeClient);
 }

@@ -4,8 +4,10 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../lib/clock.ts';
 import type { GeoResolver } from '../lib/geo.ts';
 import type { Logger } from '../lib/logger.ts';
+import { adminApi } from './admin-api.ts';
 import { Auditor } from './audit.ts';
 import { DEFAULT_DEFENCES, LoginDefences, type DefenceConfig } from './defences.ts';
+import { enrolmentPages } from './enrolment.ts';
 import { DEFAULT_SIGNING_KEY_OPTIONS, SigningKeys } from './keys.ts';
 import { MfaService } from './mfa.ts';
 import { nullNotifier, type Notifier } from './notify.ts';
@@ -15,6 +17,7 @@ import { createSecretBox } from './secret-box.ts';
 import { buildIdpServer } from './server.ts';
 import type { IdpStore } from './store/types.ts';
 import { ACCOUNT_POLICY, LoginThrottle, SOURCE_POLICY } from './throttle.ts';
+import { tokenExchangeHandler, type TokenExchangeConfig } from './token-exchange.ts';
 import { DEFAULT_TOKEN_LIFETIMES, TokenService, type TokenLifetimes } from './tokens.ts';
 
 export interface IdpConfig {
@@ -36,6 +39,14 @@ export interface IdpConfig {
   notifier?: Notifier;
   /** Peers whose X-Forwarded-For is believed. */
   trustedProxies?: BlockList;
+  /** Enables the RFC 8693 token-exchange grant for the workloads it allows. */
+  tokenExchange?: TokenExchangeConfig;
+  /** PEM certificate, key and mesh trust bundle: serve HTTPS and accept workload client certificates. */
+  https?: { cert: string; key: string; ca: string };
+  /** SHA-256 (hex) of the admin API bearer token; absent: no admin API. */
+  adminTokenSha256?: string;
+  /** Every user must have a second factor; one without it enrols during the login. */
+  requireMfa?: boolean;
 }
 
 export const DEFAULT_REFRESH_LIFETIMES: RefreshLifetimes = Object.freeze({
@@ -49,6 +60,7 @@ export interface Idp {
   keys: SigningKeys;
   audit: Auditor;
   defences: LoginDefences;
+  tokens: TokenService;
 }
 
 /** Wires the identity provider's parts; the store must be migrated already. */
@@ -93,10 +105,28 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     ...(config.delay && { delay: config.delay }),
     defences,
     ...(config.trustedProxies && { trustedProxies: config.trustedProxies }),
+    ...(config.https && { https: config.https }),
+    ...(config.requireMfa && { requireMfa: true }),
+    extensions: [
+      enrolmentPages({ store, mfa, audit, clock, ...(config.delay && { delay: config.delay }) }),
+      ...(config.adminTokenSha256
+        ? [adminApi({ store, clock, audit, tokenSha256: config.adminTokenSha256 })]
+        : []),
+    ],
+    ...(config.tokenExchange && {
+      tokenExchange: tokenExchangeHandler({
+        config: config.tokenExchange,
+        issuer,
+        tokens,
+        store,
+        audit,
+        clock,
+      }),
+    }),
   });
   // Counters only, with bounded labels (event, outcome, reason, kind): no names or addresses.
   server.get('/metrics', async (_request, reply) =>
     reply.type(config.registry.contentType).send(await config.registry.metrics()),
   );
-  return { server, mfa, keys, audit, defences };
+  return { server, mfa, keys, audit, defences, tokens };
 }

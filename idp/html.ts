@@ -72,3 +72,62 @@ ${errorBlock(options.error)}
 export function messagePage(title: string, message: string): string {
   return page(title, `<h1>${escapeHtml(title)}</h1>\n<p role="alert">${escapeHtml(message)}</p>`);
 }
+
+/** The first step of enrolment: the QR code (server-rendered SVG), the key to type, the first code. */
+export function enrolPage(options: { csrf: string; qrSvg: string; secret: string; error?: string }): string {
+  const describedBy = options.error ? 'form-error enrol-hint' : 'enrol-hint';
+  const key = options.secret.match(/.{1,4}/g)!.join(' ');
+  return page(
+    'Set up two-step verification',
+    `<h1>Set up two-step verification</h1>
+${errorBlock(options.error)}
+<p>Scan this code with your authenticator app.</p>
+<div role="img" aria-label="QR code of your new authenticator key" style="width:14rem;margin:0 auto">${options.qrSvg}</div>
+<p class="hint">Cannot scan it? Enter this key instead: <code>${escapeHtml(key)}</code></p>
+<form method="post" action="/account/mfa">
+<input type="hidden" name="csrf" value="${escapeHtml(options.csrf)}">
+<label for="code">Code from the app</label>
+<input id="code" name="code" autocomplete="one-time-code" inputmode="numeric" required maxlength="64" aria-describedby="${describedBy}" autofocus>
+<p class="hint" id="enrol-hint">Enter the 6-digit code the app shows for this account.</p>
+<button type="submit">Turn on two-step verification</button>
+</form>`,
+  );
+}
+
+/** Shown once, right after enrolment: only hashes of these codes are kept. */
+export function recoveryCodesPage(options: {
+  codes: string[];
+  csrf: string;
+  continueLogin: boolean;
+}): string {
+  const next = options.continueLogin
+    ? `<form method="post" action="/account/mfa/continue">
+<input type="hidden" name="csrf" value="${escapeHtml(options.csrf)}">
+<button type="submit" autofocus>I have saved them, continue</button>
+</form>`
+    : '<p>Two-step verification is on. You can close this page.</p>';
+  return page(
+    'Save your recovery codes',
+    `<h1 tabindex="-1" autofocus>Save your recovery codes</h1>
+<p role="alert">Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now.</p>
+<ul>${options.codes.map((code) => `<li><code>${escapeHtml(code)}</code></li>`).join('')}</ul>
+${next}`,
+  );
+}
+
+/** For a user already enrolled: replacing the authenticator needs a current code first. */
+export function enrolledPage(options: { csrf: string; error?: string }): string {
+  const describedBy = options.error ? ' aria-describedby="form-error"' : '';
+  return page(
+    'Two-step verification',
+    `<h1>Two-step verification is on</h1>
+${errorBlock(options.error)}
+<p>To move it to a new authenticator app, first confirm with a code from the current one (or a recovery code).</p>
+<form method="post" action="/account/mfa/replace">
+<input type="hidden" name="csrf" value="${escapeHtml(options.csrf)}">
+<label for="code">Current authentication code</label>
+<input id="code" name="code" autocomplete="one-time-code" required maxlength="64"${describedBy} autofocus>
+<button type="submit">Replace authenticator</button>
+</form>`,
+  );
+}

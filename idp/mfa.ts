@@ -17,6 +17,7 @@ export interface Enrolment {
 export type SecondFactor = 'otp' | 'recovery';
 
 const totpContext = (userId: string): string => `totp:${userId}`;
+const pendingContext = (userId: string): string => `totp-pending:${userId}`;
 
 /** TOTP enrolment and verification over the store; secrets are sealed before they are stored. */
 export class MfaService {
@@ -53,6 +54,49 @@ export class MfaService {
     await this.store.confirmTotp(userId);
     const codes = generateRecoveryCodes();
     await this.store.putRecoveryCodes(userId, codes.map(hashRecoveryCode));
+    return codes;
+  }
+
+  private async render(user: UserRecord, secret: string): Promise<Enrolment> {
+    const uri = otpauthUri({ issuer: this.issuer, account: user.username, secret });
+    const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    return { secret, uri, qrSvg };
+  }
+
+  /**
+   * Starts an enrolment without touching the store: the new secret comes back sealed, for the
+   * caller's session, so an abandoned re-enrolment leaves the current authenticator working.
+   */
+  async startPending(user: UserRecord): Promise<{ enrolment: Enrolment; sealed: string }> {
+    const secret = generateTotpSecret();
+    return {
+      enrolment: await this.render(user, secret),
+      sealed: this.box.seal(secret, pendingContext(user.id)),
+    };
+  }
+
+  /** The pending enrolment again (to show its QR code after a wrong first code). */
+  showPending(user: UserRecord, sealed: string): Promise<Enrolment> {
+    return this.render(user, this.box.open(sealed, pendingContext(user.id)));
+  }
+
+  /**
+   * Replaces any enrolment with the pending one once a first code proves it (in one write, so no
+   * moment without a confirmed secret); that code's step counts as used. Returns the new
+   * recovery codes, shown once.
+   */
+  async confirmPending(user: UserRecord, sealed: string, code: string): Promise<string[]> {
+    const secret = this.box.open(sealed, pendingContext(user.id));
+    const step = matchTotp({ secret, code: code.trim(), nowMs: this.clock.now(), lastStep: 0 });
+    if (step === null) throw idpError('ERR_IDP_MFA_FAILED', 'the code is not valid');
+    await this.store.putTotp({
+      userId: user.id,
+      secretCiphertext: this.box.seal(secret, totpContext(user.id)),
+      lastStep: step,
+      confirmed: true,
+    });
+    const codes = generateRecoveryCodes();
+    await this.store.putRecoveryCodes(user.id, codes.map(hashRecoveryCode));
     return codes;
   }
 

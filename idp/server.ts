@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlockList } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
@@ -14,6 +15,7 @@ import type { PasswordChecker } from './password.ts';
 import { hashToken, type RefreshTokens } from './refresh.ts';
 import type { ClientRecord, IdpStore, SessionRecord } from './store/types.ts';
 import type { LoginThrottle } from './throttle.ts';
+import { TOKEN_EXCHANGE_GRANT, type TokenExchangeHandler } from './token-exchange.ts';
 import type { TokenService } from './tokens.ts';
 
 export interface IdpServerOptions {
@@ -38,6 +40,31 @@ export interface IdpServerOptions {
   defences?: LoginDefences;
   /** Peers whose X-Forwarded-For is believed; none by default. */
   trustedProxies?: BlockList;
+  /** RFC 8693 at the token endpoint; absent: the grant type is unsupported. */
+  tokenExchange?: TokenExchangeHandler;
+  /**
+   * Serve HTTPS. Client certificates are requested but not required (browsers have none); one
+   * that does not chain to `ca` is only ever refused, never taken as an identity.
+   */
+  https?: Pick<SecureContextOptions, 'cert' | 'key' | 'ca'>;
+  /** Every user must have a second factor: a login without one goes through enrolment first. */
+  requireMfa?: boolean;
+  /** More routes (admin API, enrolment pages), each in its own encapsulated scope. */
+  extensions?: ((app: FastifyInstance, sessions: SessionHelpers) => void)[];
+}
+
+/** The login session, for routes that live outside this file (the enrolment pages). */
+export interface SessionHelpers {
+  load(request: FastifyRequest): Promise<{ record: SessionRecord; data: SessionData } | null>;
+  /** Replaces the session (a fresh ID) with new data. */
+  renew(reply: FastifyReply, userId: string, data: SessionData, previous: SessionRecord): Promise<void>;
+  /** Ends a pending login: issues the code and redirects back to the application. */
+  finishLogin(
+    reply: FastifyReply,
+    userId: string,
+    data: SessionData,
+    previous: SessionRecord,
+  ): Promise<FastifyReply>;
 }
 
 interface AuthRequest {
@@ -47,12 +74,17 @@ interface AuthRequest {
   state: string | null;
   nonce: string | null;
   codeChallenge: string;
+  /** acr_values asked for MFA: a user without a second factor enrols before the code is issued. */
+  mfa?: boolean;
 }
 
 /** What the session cookie points at; stored as JSON in the session record. */
-interface SessionData {
+export interface SessionData {
   csrf: string;
-  stage: 'password' | 'mfa' | 'done';
+  /** 'enrol': password accepted, a second factor is required and must be enrolled first. */
+  stage: 'password' | 'mfa' | 'enrol' | 'done';
+  /** A TOTP secret being enrolled, sealed (idp/mfa.ts startPending). */
+  enrolment?: string;
   request: AuthRequest | null;
   amr: string[];
   authTime: number;
@@ -120,7 +152,12 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   const loginMs = options.loginMs ?? 10 * 60_000;
   const sessionMs = options.sessionMs ?? 8 * 3600_000;
   const delay = options.delay ?? ((ms: number) => sleep(ms));
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024, trustProxy: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 * 1024,
+    trustProxy: false,
+    ...(options.https && { https: { ...options.https, requestCert: true, rejectUnauthorized: false } }),
+  }) as unknown as FastifyInstance;
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -251,7 +288,11 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      ...(options.tokenExchange ? [TOKEN_EXCHANGE_GRANT] : []),
+    ],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['ES256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -321,6 +362,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       state: state ?? null,
       nonce: nonce ?? null,
       codeChallenge: challenge,
+      ...(single(query, 'acr_values')?.split(' ').includes('urn:lanyard:acr:mfa') && { mfa: true }),
     };
     const existing = await loadSession(request);
     const prompt = single(query, 'prompt');
@@ -483,6 +525,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       outcome: 'success',
       reason: 'password',
     });
+    if (options.requireMfa || session.data.request!.mfa) return startEnrolment(reply, user.id, session);
     return finishLogin(
       reply,
       user.id,
@@ -490,6 +533,21 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       session.record,
     );
   });
+
+  async function startEnrolment(
+    reply: FastifyReply,
+    userId: string,
+    session: { record: SessionRecord; data: SessionData },
+  ): Promise<FastifyReply> {
+    await newSession(
+      reply,
+      userId,
+      { ...session.data, stage: 'enrol', csrf: newSecret() },
+      loginMs,
+      session.record,
+    );
+    return reply.redirect('/account/mfa', 303);
+  }
 
   app.get('/login/mfa', async (request, reply) => {
     const session = await loadSession(request);
@@ -592,6 +650,9 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   }
 
   app.post('/token', async (request, reply) => {
+    // A workload, not a registered client: it authenticates by SVID inside the handler.
+    if (options.tokenExchange && single(request.body, 'grant_type') === TOKEN_EXCHANGE_GRANT)
+      return options.tokenExchange(request, reply);
     const client = await authenticateClient(request);
     if (!client) return oauthError(reply, 401, 'invalid_client', 'client authentication failed');
     const body = request.body;
@@ -691,6 +752,14 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   };
   app.get('/logout', logout);
   app.post('/logout', logout);
+
+  const sessions: SessionHelpers = {
+    load: loadSession,
+    renew: (reply, userId, data, previous) =>
+      newSession(reply, userId, data, data.stage === 'done' ? sessionMs : loginMs, previous),
+    finishLogin,
+  };
+  for (const extend of options.extensions ?? []) extend(app, sessions);
 
   app.setErrorHandler((error, _request, reply) => {
     if (

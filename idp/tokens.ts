@@ -172,7 +172,22 @@ export class TokenService {
     return this.respond(user, clientId, family.scope, auth, null, token);
   }
 
-  /** Verifies one of our own access tokens (for /userinfo). */
+  get accessTokenMs(): number {
+    return this.lifetimes.accessTokenMs;
+  }
+
+  /** An access token with an explicit expiry (seconds): token exchange bounds it by its subject token's. */
+  async signAccessToken(payload: JWTPayload, expiresAt: number): Promise<string> {
+    const { kid, key } = this.keys.signingKey();
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setIssuedAt(Math.floor(this.clock.now() / 1000))
+      .setExpirationTime(expiresAt)
+      .sign(key);
+  }
+
+  /** Verifies one of our own access tokens (for /userinfo and as a token-exchange subject). */
   async verifyAccessToken(token: string): Promise<JWTPayload> {
     try {
       const { payload } = await jwtVerify(token, createLocalJWKSet(this.keys.jwks()), {
