@@ -47,7 +47,7 @@ describe('lanyard dev', () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'lanyard-dev-test-'));
     const mesh = await startDevMesh({ stateDir });
     try {
-      const token = await mesh.issuer.token({ sub: 'mallory', roles: [], amr: ['pwd'] });
+      const token = await mesh.sessions.accessToken('mallory');
       expect((await mesh.call('POST', '/shop/orders/1/refund', token)).status).toBe(403);
 
       // A half-written file is reported, and the last good set stays in force: mallory is still
