@@ -163,7 +163,12 @@ export class OidcClient {
       new URL(`${this.issuer}/.well-known/openid-configuration`),
       undefined,
     );
-    const document = answer.status === 200 ? (JSON.parse(answer.body) as Partial<Discovery>) : {};
+    let document: Partial<Discovery> = {};
+    try {
+      if (answer.status === 200) document = JSON.parse(answer.body) as Partial<Discovery>;
+    } catch {
+      // Reported below like any other document that does not name this issuer.
+    }
     // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
     if (document.issuer !== this.issuer || !document.authorization_endpoint || !document.token_endpoint) {
       throw devError('ERR_DEV_LOGIN_FLOW', `${this.issuer} does not serve OpenID discovery for itself`);
@@ -206,10 +211,8 @@ export class OidcClient {
       );
     }
     let location = this.location(page, authorize);
-    if (
-      location?.pathname === new URL(`${this.issuer}/login/mfa`).pathname &&
-      location.origin === authorize.origin
-    ) {
+    // Sent on to another page of the IdP rather than back to the client: the second factor.
+    if (location?.origin === authorize.origin) {
       if (!credentials.totp) {
         throw devError(
           'ERR_DEV_LOGIN_FLOW',
