@@ -27,13 +27,14 @@ export interface SessionEvent {
 }
 
 export function formatSessionEvent(event: SessionEvent): string {
-  const { username } = PERSONAS[event.persona];
+  const { username, mfa } = PERSONAS[event.persona];
   if (event.kind === 'enrolled TOTP')
     return `idp: ${username} enrolled a TOTP authenticator (demo secret below)`;
+  const how = event.kind === 'signed in' ? (mfa ? ' with password + TOTP' : ' with password') : '';
   const expires = new Date(event.expiresAt!).toISOString().slice(11, 19);
   return (
-    `idp: ${username} ${event.kind}${event.kind === 'signed in' ? (PERSONAS[event.persona].mfa ? ' with password + TOTP' : ' with password') : ''}: ` +
-    `sub ${event.sub!.slice(0, 8)}…, amr ${event.amr!.join(' ')}, access token expires ${expires}Z`
+    `idp: ${username} ${event.kind}${how}: sub ${event.sub!.slice(0, 8)}…, ` +
+    `amr ${event.amr!.join(' ')}, access token expires ${expires}Z`
   );
 }
 

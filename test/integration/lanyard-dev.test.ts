@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startDevMesh } from '../../dev/mesh.ts';
+import { runScenario, type ScenarioMemory } from '../../dev/scenario.ts';
+import type { SessionEvent } from '../../dev/sessions.ts';
 
 const lanyard = fileURLToPath(new URL('../../bin/lanyard.js', import.meta.url));
 
@@ -91,6 +93,36 @@ describe('lanyard dev', () => {
       expect(seen).toContain('mfa bob success otp');
       expect(seen).toContain('login alice success password');
       expect(audit.every((record) => record.source === '127.0.0.1')).toBe(true);
+    } finally {
+      await mesh.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs round after round: tokens reused, alice signed in again after her family was revoked, the burst waits for the limit', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'lanyard-dev-test-'));
+    const events: SessionEvent[] = [];
+    const mesh = await startDevMesh({ stateDir, onSession: (event) => events.push(event) });
+    try {
+      const memory: ScenarioMemory = {};
+      const first = await runScenario(mesh, undefined, memory);
+      expect(first.filter((result) => !result.ok)).toEqual([]);
+      expect(first.filter((result) => result.skipped)).toEqual([]);
+
+      const second = await runScenario(mesh, undefined, memory);
+      expect(second.filter((result) => !result.ok)).toEqual([]);
+      expect(second.filter((result) => result.skipped).map((result) => result.name)).toEqual([
+        'bob after TOTP (amr pwd otp mfa) refunds (1 of 3 a minute)',
+        'bob after TOTP (amr pwd otp mfa) refunds (2 of 3 a minute)',
+        'bob after TOTP (amr pwd otp mfa) refunds (3 of 3 a minute)',
+        'bob refunds a fourth time within the minute: rate limited',
+      ]);
+      const signIns = (persona: string) =>
+        events.filter((event) => event.kind === 'signed in' && event.persona === persona).length;
+      expect(signIns('alice')).toBe(2);
+      expect(signIns('mallory')).toBe(1);
+      expect(signIns('bob-password')).toBe(1);
+      expect(signIns('bob-mfa')).toBe(1);
     } finally {
       await mesh.close();
       rmSync(stateDir, { recursive: true, force: true });
