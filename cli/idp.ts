@@ -7,6 +7,11 @@ import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { addClient, addUser, disableUser, resetMfa } from '../idp/admin.ts';
 import { createIdp } from '../idp/app.ts';
+import { parseTrustedProxies } from '../idp/client-address.ts';
+import { defenceConfig, parseActions, type DefenceConfig } from '../idp/defences.ts';
+import { nullNotifier, WebhookNotifier } from '../idp/notify.ts';
+import { openGeoDatabase } from '../lib/geo.ts';
+import { LanyardError } from '../lib/errors.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
 import { openPostgresStore } from '../idp/store/postgres.ts';
 import { openSqliteStore } from '../idp/store/sqlite.ts';
@@ -33,6 +38,23 @@ Store options (every command):
 Serve options:
   --issuer <url>       Issuer URL as clients reach it (default http://localhost:9400)
   --listen <host:port> Address to listen on (default 127.0.0.1:9400)
+  --trusted-proxy <cidr>...   Peers whose X-Forwarded-For is believed (default none; or
+                       LANYARD_IDP_TRUSTED_PROXIES, comma-separated)
+  --webhook-url <url>  POST security notices here as JSON: https, or http on loopback (or
+                       LANYARD_IDP_WEBHOOK_URL)
+  --geoip <file>...    mmdb files for geolocation (default: the packaged GeoLite2 city data);
+                       --geoip off turns impossible travel and new-country notices off
+  Responses (comma-separated: mfa, block, notify, or none):
+  --on-stuffing <r>    credential stuffing (default block,notify)
+  --on-travel <r>      impossible travel (default mfa,notify)
+  --on-new-device <r>  a device or country not seen before (default notify; no block)
+  --stuffing-accounts <n>    distinct accounts failing from one address (default 10)
+  --stuffing-window <s>      within this many seconds (default 600)
+  --stuffing-block <s>       block the address for this long (default 900)
+  --travel-max-kmh <n>       fastest plausible travel (default 1000)
+  --travel-tolerance-km <n>  distance always allowed, for geolocation error (default 500)
+  --travel-block <s>         block the account from that address for this long (default 900)
+  --keep-devices <n>         devices and countries remembered per user (default 10)
 `;
 
 const options = {
@@ -48,7 +70,71 @@ const options = {
   name: { type: 'string' },
   confidential: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  'trusted-proxy': { type: 'string', multiple: true },
+  'webhook-url': { type: 'string' },
+  geoip: { type: 'string', multiple: true },
+  'on-stuffing': { type: 'string' },
+  'on-travel': { type: 'string' },
+  'on-new-device': { type: 'string' },
+  'stuffing-accounts': { type: 'string' },
+  'stuffing-window': { type: 'string' },
+  'stuffing-block': { type: 'string' },
+  'travel-max-kmh': { type: 'string' },
+  'travel-tolerance-km': { type: 'string' },
+  'travel-block': { type: 'string' },
+  'keep-devices': { type: 'string' },
 } as const;
+
+type DefenceFlags = Partial<
+  Record<
+    | 'on-stuffing'
+    | 'on-travel'
+    | 'on-new-device'
+    | 'stuffing-accounts'
+    | 'stuffing-window'
+    | 'stuffing-block'
+    | 'travel-max-kmh'
+    | 'travel-tolerance-km'
+    | 'travel-block'
+    | 'keep-devices',
+    string
+  >
+>;
+
+function numberFlag(values: DefenceFlags, name: keyof DefenceFlags, scale = 1): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(text)) {
+    throw new LanyardError('ERR_CONFIG_INVALID', `--${name} must be a non-negative number`);
+  }
+  return Number(text) * scale;
+}
+
+/** The serve flags that tune the login defences, over the documented defaults. */
+export function defencesFromFlags(values: DefenceFlags): DefenceConfig {
+  const actions = (name: keyof DefenceFlags, allowed: Parameters<typeof parseActions>[1]) =>
+    values[name] === undefined ? {} : { actions: parseActions(values[name], allowed) };
+  const defined = <T extends object>(object: T): Partial<T> =>
+    Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+  return defenceConfig({
+    stuffing: defined({
+      accounts: numberFlag(values, 'stuffing-accounts'),
+      windowMs: numberFlag(values, 'stuffing-window', 1000),
+      blockMs: numberFlag(values, 'stuffing-block', 1000),
+      ...actions('on-stuffing', ['mfa', 'block', 'notify']),
+    }),
+    travel: defined({
+      maxKmh: numberFlag(values, 'travel-max-kmh'),
+      toleranceKm: numberFlag(values, 'travel-tolerance-km'),
+      blockMs: numberFlag(values, 'travel-block', 1000),
+      ...actions('on-travel', ['mfa', 'block', 'notify']),
+    }),
+    newDevice: defined({
+      keep: numberFlag(values, 'keep-devices'),
+      ...actions('on-new-device', ['mfa', 'notify']),
+    }),
+  });
+}
 
 async function openStore(values: { db?: string; postgres?: string }): Promise<IdpStore> {
   const postgres = values.postgres ?? process.env.LANYARD_IDP_POSTGRES_URL;
@@ -155,7 +241,16 @@ export async function runIdp(args: string[], io: CliIo): Promise<number> {
 class UsageError extends Error {}
 
 async function serve(
-  values: { db?: string; postgres?: string; 'key-file'?: string; issuer?: string; listen?: string },
+  values: {
+    db?: string;
+    postgres?: string;
+    'key-file'?: string;
+    issuer?: string;
+    listen?: string;
+    'trusted-proxy'?: string[];
+    'webhook-url'?: string;
+    geoip?: string[];
+  } & DefenceFlags,
   io: CliIo,
 ): Promise<number> {
   const listen = values.listen ?? '127.0.0.1:9400';
@@ -165,6 +260,18 @@ async function serve(
   if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`bad --listen ${listen}`);
   const log = pino({ name: 'lanyard-idp' });
+  const defences = defencesFromFlags(values);
+  const proxies =
+    values['trusted-proxy'] ??
+    (process.env.LANYARD_IDP_TRUSTED_PROXIES?.split(',').filter((entry) => entry.trim() !== '') || []);
+  const trustedProxies = proxies.length ? parseTrustedProxies(proxies) : undefined;
+  const geoip = values.geoip ?? [];
+  const geo = geoip.includes('off') ? undefined : openGeoDatabase(geoip);
+  const registry = new Registry();
+  const webhookUrl = values['webhook-url'] ?? process.env.LANYARD_IDP_WEBHOOK_URL;
+  const notifier = webhookUrl
+    ? new WebhookNotifier({ url: webhookUrl, registry, logger: log })
+    : nullNotifier;
   const store = await openStore(values);
   const idp = await createIdp({
     issuer: values.issuer ?? `http://localhost:${port}`,
@@ -172,7 +279,11 @@ async function serve(
     secretKey: secretKey(values['key-file']),
     clock: systemClock,
     logger: log,
-    registry: new Registry(),
+    registry,
+    defences,
+    notifier,
+    ...(geo && { geo }),
+    ...(trustedProxies && { trustedProxies }),
   });
   const address = await idp.server.listen({ host, port });
   io.out(`lanyard idp listening on ${address}\n`);
@@ -181,6 +292,7 @@ async function serve(
     process.once('SIGTERM', resolve);
   });
   await idp.server.close();
+  await notifier.close();
   await store.close();
   return 0;
 }

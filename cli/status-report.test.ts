@@ -1,4 +1,9 @@
-import { V1MicroTime, type V1Lease, type V1Pod } from '@kubernetes/client-node';
+import {
+  V1MicroTime,
+  type V1Lease,
+  type V1MutatingWebhookConfiguration,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateAuthority } from '../ca/authority.ts';
 import {
@@ -83,6 +88,23 @@ function policy(
 
 const accepted = { status: 'True', reason: 'Accepted', message: 'the policy is valid' } as const;
 
+/** The chart's two webhooks, each with `bundles[i]` (PEM) as its caBundle, or none. */
+function webhookConfig(...bundles: (string | undefined)[]): V1MutatingWebhookConfiguration {
+  return {
+    metadata: { name: 'lanyard-injector' },
+    webhooks: bundles.map((pem, i) => ({
+      name: `${i === 0 ? 'namespace' : 'object'}.inject.lanyard.dev`,
+      clientConfig: {
+        service: { namespace: 'lanyard-system', name: 'lanyard-webhook' },
+        ...(pem ? { caBundle: Buffer.from(pem).toString('base64') } : {}),
+      },
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Fail',
+    })),
+  };
+}
+
 function healthy(): StatusSnapshot {
   return {
     namespace: 'lanyard-system',
@@ -92,6 +114,7 @@ function healthy(): StatusSnapshot {
     roots: { data: { 'roots.pem': rootPem } },
     injectedNamespaces: ['shop', 'payments'],
     policies: [policy('shop', 'orders', accepted), policy('payments', 'refunds', accepted)],
+    webhook: { name: 'lanyard-injector', config: webhookConfig(rootPem, rootPem) },
   };
 }
 
@@ -110,6 +133,10 @@ describe('lanyard status report', () => {
     expect(out).toMatch(
       /ok {4}O=Lanyard, OU=cluster\.local, CN=Lanyard root [0-9a-f]{8}: expires on 2027-11-29 \(365 days left\)/,
     );
+    expect(out).toContain(
+      'ok    namespace.inject.lanyard.dev: caBundle matches the published roots, failurePolicy Fail',
+    );
+    expect(out).toContain('ok    object.inject.lanyard.dev: caBundle matches the published roots');
     expect(out).toContain('2 namespaces');
     expect(out).toMatch(/ {10}payments\n {10}shop\n/);
     expect(out).toContain('ok    2 AuthPolicies, all accepted');
@@ -163,7 +190,12 @@ describe('lanyard status report', () => {
   });
 
   it('warns about a root under 30 days and fails on an expired one, listing every root of the bundle', () => {
-    const r = report({ ...healthy(), roots: { data: { 'roots.pem': `${rootPem}${soonPem}${expiredPem}` } } });
+    const bundle = `${rootPem}${soonPem}${expiredPem}`;
+    const r = report({
+      ...healthy(),
+      roots: { data: { 'roots.pem': bundle } },
+      webhook: { name: 'lanyard-injector', config: webhookConfig(bundle, bundle) },
+    });
     expect(r.problems).toBe(2);
     const out = formatReport(r);
     expect(out).toMatch(/ok {4}O=Lanyard.*\(365 days left\)/);
@@ -234,6 +266,48 @@ describe('lanyard status report', () => {
   it('fails when the AuthPolicy CRD is missing, with the command that installs it', () => {
     expect(text({ ...healthy(), policies: undefined })).toContain(
       'FAIL  the AuthPolicy CRD is not installed: helm upgrade --install lanyard-crds charts/lanyard-crds',
+    );
+  });
+
+  it('fails on a webhook without caBundle, with one that differs from the roots, and on one that does not parse', () => {
+    const stale = report({
+      ...healthy(),
+      webhook: { name: 'lanyard-injector', config: webhookConfig(undefined, soonPem) },
+    });
+    expect(stale.problems).toBe(2);
+    const out = formatReport(stale);
+    expect(out).toContain(
+      "FAIL  namespace.inject.lanyard.dev: no caBundle: the controller's leader has not patched it yet",
+    );
+    expect(out).toContain('FAIL  object.inject.lanyard.dev: caBundle differs from lanyard-roots');
+    const broken = formatReport(
+      report({ ...healthy(), webhook: { name: 'lanyard-injector', config: webhookConfig('junk', rootPem) } }),
+    );
+    expect(broken).toContain('FAIL  namespace.inject.lanyard.dev: caBundle holds no PEM certificate');
+  });
+
+  it('accepts a caBundle holding the same roots in another order (an A/B rotation)', () => {
+    const both = `${rootPem}\n${soonPem}`;
+    const r = report({
+      ...healthy(),
+      roots: { data: { 'roots.pem': both } },
+      webhook: { name: 'lanyard-injector', config: webhookConfig(`${soonPem}\n${rootPem}`) },
+    });
+    expect(formatReport(r)).toContain(
+      'ok    namespace.inject.lanyard.dev: caBundle matches the published roots',
+    );
+  });
+
+  it('fails when the webhook configuration is missing, and only notes one it may not read', () => {
+    const missing = report({ ...healthy(), webhook: { name: 'lanyard-injector', config: undefined } });
+    expect(missing.problems).toBe(1);
+    expect(formatReport(missing)).toContain(
+      'FAIL  MutatingWebhookConfiguration lanyard-injector not found: no pod gets a sidecar',
+    );
+    const forbidden = report({ ...healthy(), webhook: { name: 'lanyard-injector', config: 'forbidden' } });
+    expect(forbidden.problems).toBe(0);
+    expect(formatReport(forbidden)).toContain(
+      'MutatingWebhookConfiguration lanyard-injector: not readable with these credentials, not checked',
     );
   });
 

@@ -1,7 +1,7 @@
 // The assessment and the text of `lanyard status`, from objects already read from the cluster.
 // Pure: no I/O, the clock comes in as `now`, so every verdict is unit-tested without a cluster.
 import { X509Certificate } from 'node:crypto';
-import type { V1ConfigMap, V1Lease, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Lease, V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
 import type { AuthPolicyStatus } from '../lib/policy/types.generated.ts';
 
 export const ROOTS_CONFIGMAP = 'lanyard-roots';
@@ -9,6 +9,8 @@ export const ROOTS_KEY = 'roots.pem';
 export const LEASE_NAME = 'lanyard-controller';
 export const INJECT_SELECTOR = 'lanyard.dev/inject=enabled';
 export const CONTROLLER_SELECTOR = 'app.kubernetes.io/name=lanyard,app.kubernetes.io/component=controller';
+/** The chart's MutatingWebhookConfiguration (controller env LANYARD_WEBHOOK_CONFIG_NAME). */
+export const WEBHOOK_CONFIG = 'lanyard-injector';
 
 /** A root expiring sooner than this is a problem: rotation should have replaced it long before. */
 export const ROOT_WARNING_DAYS = 30;
@@ -33,6 +35,11 @@ export interface StatusSnapshot {
   roots: V1ConfigMap | undefined;
   injectedNamespaces: readonly string[];
   policies: readonly PolicyObject[] | undefined;
+  /** The injection webhook configuration: absent, unreadable with these credentials, or read. */
+  webhook: {
+    name: string;
+    config: V1MutatingWebhookConfiguration | undefined | 'forbidden';
+  };
 }
 
 export type Level = 'ok' | 'info' | 'warn' | 'fail';
@@ -154,6 +161,7 @@ function leaderFinding(snapshot: StatusSnapshot, now: number): Finding {
 export interface RootCertificate {
   subject: string;
   notAfter: Date;
+  fingerprint256: string;
 }
 
 /** The certificates of a PEM bundle; throws with a message naming the bad block. */
@@ -170,7 +178,11 @@ export function parseRoots(pem: string): RootCertificate[] {
     } catch {
       throw new Error(`certificate ${i + 1} does not parse`);
     }
-    return { subject: cert.subject.replaceAll('\n', ', '), notAfter: new Date(cert.validTo) };
+    return {
+      subject: cert.subject.replaceAll('\n', ', '),
+      notAfter: new Date(cert.validTo),
+      fingerprint256: cert.fingerprint256,
+    };
   });
 }
 
@@ -201,6 +213,73 @@ function rootFindings(snapshot: StatusSnapshot, now: number): Finding[] {
     }
     return { level: 'ok', text: `${subject}: expires on ${date} (${plural(days, 'day')} left)` };
   });
+}
+
+const fingerprints = (certs: readonly RootCertificate[]) =>
+  certs
+    .map((c) => c.fingerprint256)
+    .sort()
+    .join(',');
+
+/**
+ * The API server verifies the webhook's serving certificate with each webhook's caBundle: a
+ * missing or stale one makes every pod creation in an injected namespace fail (or go without a
+ * sidecar, under failurePolicy Ignore). The leader keeps it equal to the published roots.
+ */
+function webhookFindings(snapshot: StatusSnapshot): Finding[] {
+  const { name, config } = snapshot.webhook;
+  const what = `MutatingWebhookConfiguration ${printable(name, 100)}`;
+  if (config === 'forbidden') {
+    return [{ level: 'info', text: `${what}: not readable with these credentials, not checked` }];
+  }
+  if (!config) {
+    return [
+      {
+        level: 'fail',
+        text: `${what} not found: no pod gets a sidecar (install the chart, or pass --webhook-config)`,
+      },
+    ];
+  }
+  const webhooks = config.webhooks ?? [];
+  if (webhooks.length === 0) return [{ level: 'fail', text: `${what} has no webhooks` }];
+  let roots: RootCertificate[] | undefined;
+  try {
+    const pem = snapshot.roots?.data?.[ROOTS_KEY];
+    roots = pem ? parseRoots(pem) : undefined;
+  } catch {
+    roots = undefined; // reported in the roots section
+  }
+  const findings: Finding[] = [];
+  for (const webhook of webhooks.slice(0, MAX_LISTED)) {
+    const label = printable(webhook.name, 100);
+    const encoded = webhook.clientConfig.caBundle;
+    if (!encoded) {
+      findings.push({
+        level: 'fail',
+        text: `${label}: no caBundle: the controller's leader has not patched it yet (it retries every 30 s)`,
+      });
+      continue;
+    }
+    let bundle: RootCertificate[];
+    try {
+      bundle = parseRoots(Buffer.from(encoded, 'base64').toString('utf8'));
+    } catch (error) {
+      findings.push({ level: 'fail', text: `${label}: caBundle ${(error as Error).message}` });
+      continue;
+    }
+    if (roots && fingerprints(bundle) !== fingerprints(roots)) {
+      findings.push({
+        level: 'fail',
+        text: `${label}: caBundle differs from ${ROOTS_CONFIGMAP}: the API server may refuse the webhook's certificate (the leader repairs it within 30 s)`,
+      });
+      continue;
+    }
+    findings.push({
+      level: 'ok',
+      text: `${label}: caBundle ${roots ? 'matches the published roots' : `holds ${plural(bundle.length, 'certificate')}`}, failurePolicy ${printable(webhook.failurePolicy ?? 'Fail', 20)}`,
+    });
+  }
+  return findings;
 }
 
 function namespaceFindings(snapshot: StatusSnapshot): Finding[] {
@@ -289,6 +368,7 @@ export function assessStatus(snapshot: StatusSnapshot, now: number): StatusRepor
       title: `CA roots (ConfigMap ${ROOTS_CONFIGMAP}, key ${ROOTS_KEY})`,
       findings: rootFindings(snapshot, now),
     },
+    { title: 'Injection webhook', findings: webhookFindings(snapshot) },
     { title: `Injected namespaces (${INJECT_SELECTOR})`, findings: namespaceFindings(snapshot) },
     { title: 'AuthPolicies', findings: policyFindings(snapshot) },
   ];

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  AdmissionregistrationV1Api,
   type ApiException,
   CoordinationV1Api,
   CoreV1Api,
@@ -24,6 +25,7 @@ import {
   INJECT_SELECTOR,
   LEASE_NAME,
   ROOTS_CONFIGMAP,
+  WEBHOOK_CONFIG,
   assessStatus,
   formatReport,
   printable,
@@ -35,13 +37,15 @@ export const statusUsage = `Usage: lanyard status [options]
        kubectl lanyard status [options]
 
 Reports the health of the Lanyard control plane with your kubeconfig: the controller pods and
-their leader, the CA roots' expiry, the injected namespaces and every AuthPolicy that is not
-accepted. Exit code: 0 healthy, 1 something needs attention, 2 usage or connection errors.
+their leader, the CA roots' expiry, the injection webhook's caBundle, the injected namespaces
+and every AuthPolicy that is not accepted. Exit code: 0 healthy, 1 something needs attention, 2 usage or connection errors.
 
 Options:
   --kubeconfig <file>   Kubeconfig (default: $KUBECONFIG, else ~/.kube/config)
   --context <name>      Kubeconfig context (default: its current context)
   -n, --namespace <ns>  Namespace of the control plane (default lanyard-system)
+  --webhook-config <name>
+                        The injection MutatingWebhookConfiguration (default ${WEBHOOK_CONFIG})
   --timeout <seconds>   Give up on the API server after this long (default 15, at most 300)
 `;
 
@@ -139,6 +143,7 @@ function describeFailure(what: string, error: unknown, timeoutSeconds: number, s
 async function readSnapshot(
   kc: KubeConfig,
   namespace: string,
+  webhookConfig: string,
   timeoutSeconds: number,
   signal: AbortSignal,
 ): Promise<StatusSnapshot> {
@@ -147,6 +152,7 @@ async function readSnapshot(
   const core = kc.makeApiClient(CoreV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
 
   const read = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
@@ -164,6 +170,19 @@ async function readSnapshot(
       throw error instanceof ReadError ? error : describeFailure(what, error, timeoutSeconds, server);
     }
   };
+  // A cluster-scoped object that a namespace operator may not be allowed to read.
+  const unlessForbidden = async <T>(
+    what: string,
+    call: () => Promise<T>,
+  ): Promise<T | undefined | 'forbidden'> => {
+    try {
+      return await call();
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      if (apiStatus(error) === 403) return 'forbidden';
+      throw error instanceof ReadError ? error : describeFailure(what, error, timeoutSeconds, server);
+    }
+  };
   const paged = async <T>(
     list: (token: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
   ): Promise<T[]> => {
@@ -178,7 +197,7 @@ async function readSnapshot(
     throw new ReadError(`more than ${MAX_PAGES * PAGE} objects to list: the report would be unbounded`);
   };
 
-  const [pods, lease, roots, namespaces, policies] = await Promise.all([
+  const [pods, lease, roots, namespaces, policies, webhook] = await Promise.all([
     read(`the controller pods in ${namespace}`, () =>
       core.listNamespacedPod({ namespace, labelSelector: CONTROLLER_SELECTOR, limit: PAGE }, options),
     ),
@@ -211,6 +230,9 @@ async function readSnapshot(
           ) as Promise<{ items: PolicyObject[]; metadata?: { _continue?: string } }>,
       ),
     ),
+    unlessForbidden(`the MutatingWebhookConfiguration ${webhookConfig}`, () =>
+      admission.readMutatingWebhookConfiguration({ name: webhookConfig }, options),
+    ),
   ]);
   return {
     namespace,
@@ -220,6 +242,7 @@ async function readSnapshot(
     roots,
     injectedNamespaces: namespaces.map((n) => n.metadata?.name ?? '?'),
     policies,
+    webhook: { name: webhookConfig, config: webhook },
   };
 }
 
@@ -244,6 +267,7 @@ export async function runStatus(args: string[], io: CliIo, deps: StatusDeps = {}
         kubeconfig: { type: 'string' },
         context: { type: 'string' },
         namespace: { type: 'string', short: 'n' },
+        'webhook-config': { type: 'string' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -254,6 +278,10 @@ export async function runStatus(args: string[], io: CliIo, deps: StatusDeps = {}
     }
     if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) {
       throw new UsageError(`--namespace "${printable(values.namespace, 100)}" is not a namespace name`);
+    }
+    const webhookConfig = values['webhook-config'];
+    if (webhookConfig !== undefined && !/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(webhookConfig)) {
+      throw new UsageError(`--webhook-config "${printable(webhookConfig, 100)}" is not an object name`);
     }
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
@@ -272,6 +300,7 @@ export async function runStatus(args: string[], io: CliIo, deps: StatusDeps = {}
     const snapshot = await readSnapshot(
       kc,
       values.namespace ?? DEFAULT_NAMESPACE,
+      values['webhook-config'] ?? WEBHOOK_CONFIG,
       timeoutSeconds,
       deadline.signal,
     );

@@ -1,10 +1,14 @@
+import type { BlockList } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../lib/clock.ts';
+import type { GeoResolver } from '../lib/geo.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Auditor } from './audit.ts';
+import { DEFAULT_DEFENCES, LoginDefences, type DefenceConfig } from './defences.ts';
 import { DEFAULT_SIGNING_KEY_OPTIONS, SigningKeys } from './keys.ts';
 import { MfaService } from './mfa.ts';
+import { nullNotifier, type Notifier } from './notify.ts';
 import { PasswordChecker } from './password.ts';
 import { RefreshTokens, type RefreshLifetimes } from './refresh.ts';
 import { createSecretBox } from './secret-box.ts';
@@ -24,6 +28,14 @@ export interface IdpConfig {
   tokens?: TokenLifetimes;
   refresh?: RefreshLifetimes;
   delay?: (ms: number) => Promise<void>;
+  /** Login-attack defences; DEFAULT_DEFENCES when absent. */
+  defences?: DefenceConfig;
+  /** Geolocation for impossible travel and new-country notices; both are off without it. */
+  geo?: GeoResolver;
+  /** Where security notices go (a webhook); nowhere but the audit log when absent. */
+  notifier?: Notifier;
+  /** Peers whose X-Forwarded-For is believed. */
+  trustedProxies?: BlockList;
 }
 
 export const DEFAULT_REFRESH_LIFETIMES: RefreshLifetimes = Object.freeze({
@@ -36,6 +48,7 @@ export interface Idp {
   mfa: MfaService;
   keys: SigningKeys;
   audit: Auditor;
+  defences: LoginDefences;
 }
 
 /** Wires the identity provider's parts; the store must be migrated already. */
@@ -56,6 +69,15 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     config.tokens ?? DEFAULT_TOKEN_LIFETIMES,
   );
   const mfa = new MfaService(store, box, clock, new URL(issuer).host);
+  const defences = new LoginDefences({
+    store,
+    clock,
+    audit,
+    notifier: config.notifier ?? nullNotifier,
+    registry: config.registry,
+    config: config.defences ?? DEFAULT_DEFENCES,
+    ...(config.geo && { geo: config.geo }),
+  });
   const server = buildIdpServer({
     issuer,
     store,
@@ -69,6 +91,12 @@ export async function createIdp(config: IdpConfig): Promise<Idp> {
     sourceThrottle: new LoginThrottle(clock, SOURCE_POLICY),
     clock,
     ...(config.delay && { delay: config.delay }),
+    defences,
+    ...(config.trustedProxies && { trustedProxies: config.trustedProxies }),
   });
-  return { server, mfa, keys, audit };
+  // Counters only, with bounded labels (event, outcome, reason, kind): no names or addresses.
+  server.get('/metrics', async (_request, reply) =>
+    reply.type(config.registry.contentType).send(await config.registry.metrics()),
+  );
+  return { server, mfa, keys, audit, defences };
 }

@@ -84,7 +84,10 @@ const form = (fields: Record<string, string>) => ({
 });
 
 function sessionCookie(response: { headers: Record<string, unknown> }): string {
-  const header = String(response.headers['set-cookie']);
+  const header = [response.headers['set-cookie']]
+    .flat()
+    .map(String)
+    .find((cookie) => cookie.startsWith('lanyard_session='))!;
   expect(header).toMatch(/HttpOnly/);
   expect(header).toMatch(/Secure/);
   expect(header).toMatch(/SameSite=Lax/);

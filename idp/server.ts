@@ -1,9 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { BlockList } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import type { Auditor } from './audit.ts';
+import { clientAddress } from './client-address.ts';
+import type { LoginDefences, PendingLogin } from './defences.ts';
 import { loginPage, messagePage, mfaPage } from './html.ts';
 import type { SigningKeys } from './keys.ts';
 import type { MfaService } from './mfa.ts';
@@ -31,6 +34,10 @@ export interface IdpServerOptions {
   sessionMs?: number;
   /** Injected so tests need not wait out the growing delays. */
   delay?: (ms: number) => Promise<void>;
+  /** Credential stuffing, impossible travel, new-device notices (idp/defences.ts). */
+  defences?: LoginDefences;
+  /** Peers whose X-Forwarded-For is believed; none by default. */
+  trustedProxies?: BlockList;
 }
 
 interface AuthRequest {
@@ -49,9 +56,14 @@ interface SessionData {
   request: AuthRequest | null;
   amr: string[];
   authTime: number;
+  /** Set when the password passed; recorded by the defences when the login completes. */
+  pending?: PendingLogin;
 }
 
 const COOKIE = 'lanyard_session';
+/** A random ID per browser, so that a login from a device never seen before can be noticed. */
+const DEVICE_COOKIE = 'lanyard_device';
+const DEVICE_MAX_AGE_S = 400 * 24 * 3600;
 const CODE_TTL_MS = 60_000;
 const MAX_PARAM = 2048;
 const GENERIC_LOGIN_ERROR = 'The username or password is incorrect.';
@@ -96,6 +108,12 @@ function pkceS256(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
+const REFUSED_TITLE = 'Sign-in refused';
+const TRAVEL_REFUSED =
+  'This sign-in comes from a place you could not have reached since your last sign-in, so it was refused. Try again later, or from where you usually sign in.';
+const NO_MFA_REFUSED =
+  'This sign-in looks unusual and needs a second factor, but your account has none. Try again later from a device you have used before, or ask an administrator to set up two-step verification for you.';
+
 /** The OpenID Connect provider: discovery, JWKS, code flow with PKCE, login pages, tokens. */
 export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
   const { issuer, store, clock, audit } = options;
@@ -122,6 +140,20 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     );
     done(null, payload);
   });
+
+  const sourceOf = (request: FastifyRequest): string =>
+    clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for'], options.trustedProxies);
+
+  /** The browser's device ID, issued now if it has none; the cookie goes only to the login pages. */
+  function deviceIdOf(request: FastifyRequest, reply: FastifyReply): string {
+    const existing = readCookie(request, DEVICE_COOKIE);
+    const id = existing && /^[\w-]{43}$/.test(existing) ? existing : newSecret();
+    reply.header(
+      'set-cookie',
+      `${DEVICE_COOKIE}=${id}; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=${DEVICE_MAX_AGE_S}`,
+    );
+    return id;
+  }
 
   const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
     reply.code(status).type('text/html; charset=utf-8').send(body);
@@ -178,6 +210,10 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     previous: SessionRecord,
   ): Promise<FastifyReply> {
     const request = data.request!;
+    if (data.pending && options.defences) {
+      const user = await store.userById(userId);
+      if (user) await options.defences.completed(user, data.pending);
+    }
     const code = newSecret();
     await store.saveAuthCode({
       codeHash: hashToken(code),
@@ -191,7 +227,13 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       authTime: data.authTime,
       expiresAt: clock.now() + CODE_TTL_MS,
     });
-    await newSession(reply, userId, { ...data, stage: 'done', request: null }, sessionMs, previous);
+    await newSession(
+      reply,
+      userId,
+      { ...data, stage: 'done', request: null, pending: undefined },
+      sessionMs,
+      previous,
+    );
     const target = new URL(request.redirectUri);
     target.searchParams.set('code', code);
     if (request.state !== null) target.searchParams.set('state', request.state);
@@ -344,7 +386,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     }
     const username = single(request.body, 'username') ?? '';
     const password = single(request.body, 'password') ?? '';
-    const source = request.ip;
+    const source = sourceOf(request);
     const accountKey = `account:${(username ?? '').toLowerCase()}`;
     const sourceKey = `source:${source}`;
     const name = await clientName(session.data.request!.clientId);
@@ -357,21 +399,19 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
 
     const account = options.accountThrottle.decide(accountKey);
     const bySource = options.sourceThrottle.decide(sourceKey);
-    if (account.blockedUntil !== null || bySource.blockedUntil !== null) {
+    const defended = options.defences?.blocked(source, username) ?? null;
+    if (account.blockedUntil !== null || bySource.blockedUntil !== null || defended !== null) {
       await audit.record({
         event: 'login',
         username,
         userId: null,
         source,
         outcome: 'blocked',
-        reason: account.blockedUntil !== null ? 'account_throttled' : 'source_throttled',
+        reason:
+          defended?.reason ?? (account.blockedUntil !== null ? 'account_throttled' : 'source_throttled'),
       });
-      reply.header(
-        'retry-after',
-        String(
-          Math.ceil((Math.max(account.blockedUntil ?? 0, bySource.blockedUntil ?? 0) - clock.now()) / 1000),
-        ),
-      );
+      const until = Math.max(account.blockedUntil ?? 0, bySource.blockedUntil ?? 0, defended?.until ?? 0);
+      reply.header('retry-after', String(Math.ceil((until - clock.now()) / 1000)));
       return again(429, 'Too many attempts. Wait a few minutes and try again.');
     }
     const wait = Math.max(account.delayMs, bySource.delayMs);
@@ -389,11 +429,35 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
         outcome: 'failure',
         reason: result.reason,
       });
+      await options.defences?.failed(source, username);
       return again(401, GENERIC_LOGIN_ERROR);
     }
     options.accountThrottle.succeed(accountKey);
     const user = result.user;
-    if (await options.mfa.enrolled(user.id)) {
+    const enrolled = await options.mfa.enrolled(user.id);
+    let pending: PendingLogin | undefined;
+    if (options.defences) {
+      const assessment = await options.defences.assess(user, source, deviceIdOf(request, reply));
+      const refusal =
+        assessment.refuse ?? (assessment.stepUp.length > 0 && !enrolled ? 'mfa_required_not_enrolled' : null);
+      if (refusal !== null) {
+        await audit.record({
+          event: 'login',
+          username,
+          userId: user.id,
+          source,
+          outcome: 'blocked',
+          reason: refusal,
+        });
+        return html(
+          reply,
+          403,
+          messagePage(REFUSED_TITLE, refusal === 'impossible_travel' ? TRAVEL_REFUSED : NO_MFA_REFUSED),
+        );
+      }
+      pending = assessment.pending;
+    }
+    if (enrolled) {
       await audit.record({
         event: 'login',
         username,
@@ -405,7 +469,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       await newSession(
         reply,
         user.id,
-        { ...session.data, stage: 'mfa', csrf: newSecret() },
+        { ...session.data, stage: 'mfa', csrf: newSecret(), ...(pending && { pending }) },
         loginMs,
         session.record,
       );
@@ -422,7 +486,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
     return finishLogin(
       reply,
       user.id,
-      { ...session.data, amr: ['pwd'], authTime: clock.now() },
+      { ...session.data, amr: ['pwd'], authTime: clock.now(), ...(pending && { pending }) },
       session.record,
     );
   });
@@ -456,7 +520,7 @@ export function buildIdpServer(options: IdpServerOptions): FastifyInstance {
       );
     }
     const userId = session.record.userId!;
-    const source = request.ip;
+    const source = sourceOf(request);
     const accountKey = `mfa:${userId}`;
     const user = await store.userById(userId);
     const decision = options.accountThrottle.decide(accountKey);

@@ -136,8 +136,44 @@ describe('parseAppProbes', () => {
       '{"/app-health/orders/readyz":{"port":8080,"path":"/ready","scheme":"HTTP"}}',
     );
     expect([...probes]).toEqual([
-      ['/app-health/orders/readyz', { port: 8080, path: '/ready', scheme: 'HTTP' }],
+      ['/app-health/orders/readyz', { port: 8080, path: '/ready', scheme: 'HTTP', headers: [] }],
     ]);
+  });
+
+  it("sends the probe's declared httpHeaders to the app, after the defaults", async () => {
+    const app = await startApp();
+    const probes = parseAppProbes(
+      JSON.stringify({
+        '/app-health/orders/readyz': {
+          port: app.port,
+          path: '/ready?full=1',
+          scheme: 'HTTP',
+          headers: [
+            ['Host', 'orders.internal'],
+            ['X-Probe-Token', 'abc'],
+            ['User-Agent', 'kube-probe/1.37'],
+          ],
+        },
+      }),
+    );
+    const admin = await listen(
+      createAdminServer(new Registry(), { notReadyReason: () => undefined }, createAppHealth(probes)),
+    );
+    expect((await get(admin, '/app-health/orders/readyz')).status).toBe(200);
+    expect(app.seen[0]!.headers.host).toBe('orders.internal');
+    expect(app.seen[0]!.headers['x-probe-token']).toBe('abc');
+    expect(app.seen[0]!.headers['user-agent']).toBe('kube-probe/1.37');
+  });
+
+  it('refuses probe headers that could split or reframe the request', () => {
+    const withHeaders = (headers: unknown) =>
+      refused(JSON.stringify({ '/app-health/a/readyz': { port: 1, path: '/', scheme: 'HTTP', headers } }));
+    expect(withHeaders([['X-A', 'ok\r\nX-Evil: 1']])).toMatch(/header value/);
+    expect(withHeaders([['Bad Name', 'v']])).toMatch(/header name/);
+    expect(withHeaders([['Transfer-Encoding', 'chunked']])).toMatch(/hop-by-hop/);
+    expect(withHeaders([['Content-Length', '5']])).toMatch(/hop-by-hop/);
+    expect(withHeaders({ a: 'b' })).toMatch(/list of at most 16/);
+    expect(withHeaders(Array.from({ length: 17 }, (_, i) => [`x-${i}`, 'v']))).toMatch(/at most 16/);
   });
 
   it('refuses malformed input with a clear message', () => {

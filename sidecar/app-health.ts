@@ -1,8 +1,8 @@
 // Probe forwarding: the injector points the app's HTTP probes at the admin port under
 // /app-health/<container>/<probe> (the kubelet probes in plaintext, which STRICT mTLS refuses),
 // and this forwards each to the app's original probe on 127.0.0.1. Only the probes the pod
-// declared exist; the prober's request is not passed on (no header, no body), only the status
-// comes back, within a time and a size bound.
+// declared exist; the prober's request is not passed on (no header, no body): the app gets the
+// probe's declared httpHeaders, and only the status comes back, within a time and a size bound.
 import { request as httpRequest, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { LanyardError, type CoreErrorCode } from '../lib/errors.ts';
@@ -12,11 +12,28 @@ export interface AppProbe {
   /** The original path, with its query if it had one. */
   path: string;
   scheme: 'HTTP' | 'HTTPS';
+  /** The probe's httpHeaders, as the pod declared them. */
+  headers?: [string, string][];
 }
 
 /** Bounds on LANYARD_APP_PROBES: a pod has a few containers with three probes each. */
 export const MAX_PROBES = 64;
 export const MAX_PROBES_TEXT = 64 * 1024;
+export const MAX_PROBE_HEADERS = 16;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+// Printable, no control characters (so no header splitting); bounded.
+const HEADER_VALUE = /^[\x20-\x7e]{0,1024}$/;
+// The sidecar owns how the request is framed and carried.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'content-length',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 const PROBE_PATH = /^\/app-health\/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\/(livez|readyz|startupz)$/;
 
 function invalid(message: string): never {
@@ -57,9 +74,40 @@ export function parseAppProbes(text: string): Map<string, AppProbe> {
     if (probe.scheme !== 'HTTP' && probe.scheme !== 'HTTPS') {
       invalid(`LANYARD_APP_PROBES: "${key}" needs scheme HTTP or HTTPS`);
     }
-    probes.set(key, { port: probe.port, path: probe.path, scheme: probe.scheme });
+    probes.set(key, {
+      port: probe.port,
+      path: probe.path,
+      scheme: probe.scheme,
+      headers: parseHeaders(key, (probe as { headers?: unknown }).headers),
+    });
   }
   return probes;
+}
+
+function parseHeaders(key: string, raw: unknown): [string, string][] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.length > MAX_PROBE_HEADERS) {
+    invalid(
+      `LANYARD_APP_PROBES: "${key}" headers must be a list of at most ${MAX_PROBE_HEADERS} [name, value] pairs`,
+    );
+  }
+  return raw.map((pair: unknown) => {
+    const [name, value] = Array.isArray(pair) && pair.length === 2 ? (pair as unknown[]) : [];
+    if (typeof name !== 'string' || !HEADER_NAME.test(name) || HOP_BY_HOP.has(name.toLowerCase())) {
+      invalid(`LANYARD_APP_PROBES: "${key}" has a header name that is not a token or is hop-by-hop`);
+    }
+    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+      invalid(`LANYARD_APP_PROBES: "${key}" has a header value that is not printable text of at most 1024`);
+    }
+    return [name, value];
+  });
+}
+
+/** The defaults, then the declared headers, so that the pod may set its own User-Agent or Host. */
+function probeHeaders(probe: AppProbe): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': 'lanyard-probe', accept: '*/*' };
+  for (const [name, value] of probe.headers ?? []) headers[name.toLowerCase()] = value;
+  return headers;
 }
 
 export interface AppHealthOptions {
@@ -100,7 +148,7 @@ export function createAppHealth(
           port: probe.port,
           path: probe.path,
           method: 'GET',
-          headers: { 'user-agent': 'lanyard-probe', accept: '*/*' },
+          headers: probeHeaders(probe),
           timeout: timeoutMs,
           agent: false,
           // The kubelet does not verify an HTTPS probe's certificate either.

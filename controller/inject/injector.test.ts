@@ -204,6 +204,26 @@ describe('injectPod', () => {
     });
   });
 
+  it("passes a probe's httpHeaders on to the sidecar, which sends them to the app", () => {
+    const pod = loadPod('pod-create');
+    container(pod, 'orders').readinessProbe!.httpGet!.httpHeaders = [
+      { name: 'Host', value: 'orders.internal' },
+      { name: 'X-Probe', value: '1' },
+    ];
+    const result = injectPod(pod, options);
+    const sidecar = container(applyPatch(pod, result.patch), 'lanyard-sidecar');
+    const probes = JSON.parse(String(env(sidecar).LANYARD_APP_PROBES)) as Record<string, unknown>;
+    expect(probes['/app-health/orders/readyz']).toEqual({
+      port: 8080,
+      path: '/ready',
+      scheme: 'HTTP',
+      headers: [
+        ['Host', 'orders.internal'],
+        ['X-Probe', '1'],
+      ],
+    });
+  });
+
   it('leaves probes alone with rewriteProbes: false, and sets no LANYARD_APP_PROBES', () => {
     const pod = injected('pod-create', { rewriteProbes: false });
     expect(container(pod, 'orders').readinessProbe?.httpGet).toEqual({ path: '/ready', port: 8080 });

@@ -281,10 +281,18 @@ const PROBE_KINDS = [
   ['startupProbe', 'startupz'],
 ] as const;
 
+/** A probe's httpHeaders as [name, value] pairs, in order (the kubelet's own field). */
+type ProbeHeaders = [string, string][];
 /** Original probe target, keyed by the admin path that now stands for it. */
-export type OriginalProbes = Record<string, { port: number | string; path: string; scheme: string }>;
+export type OriginalProbes = Record<
+  string,
+  { port: number | string; path: string; scheme: string; headers?: ProbeHeaders }
+>;
 /** The same with named ports resolved: what the sidecar reads from LANYARD_APP_PROBES. */
-export type AppProbes = Record<string, { port: number; path: string; scheme: string }>;
+export type AppProbes = Record<
+  string,
+  { port: number; path: string; scheme: string; headers?: ProbeHeaders }
+>;
 
 /** A probe's port as a number: named ports are looked up among the container's own. */
 function probePort(container: V1Container, port: number | string): number | undefined {
@@ -306,12 +314,15 @@ function rewriteProbes(
       // A probe of another host is not the app's to answer; one whose port the pod does not
       // name is broken already: both stay as they are.
       if (!probe?.httpGet || probe.httpGet.host) continue;
-      const { port, path: original, scheme } = probe.httpGet;
+      const { port, path: original, scheme, httpHeaders } = probe.httpGet;
       const number = probePort(container, port);
       if (number === undefined) continue;
       const path = `/app-health/${container.name}/${suffix}`;
-      originals[path] = { port, path: original ?? '/', scheme: scheme ?? 'HTTP' };
-      probes[path] = { port: number, path: original ?? '/', scheme: scheme ?? 'HTTP' };
+      // The app may need them (a Host for virtual hosting, a probe token): the sidecar sends them.
+      const headers: ProbeHeaders = (httpHeaders ?? []).map((h) => [h.name, h.value]);
+      const extra = headers.length > 0 ? { headers } : {};
+      originals[path] = { port, path: original ?? '/', scheme: scheme ?? 'HTTP', ...extra };
+      probes[path] = { port: number, path: original ?? '/', scheme: scheme ?? 'HTTP', ...extra };
       ops.push({
         op: 'replace',
         path: `/spec/containers/${index}/${field}/httpGet`,

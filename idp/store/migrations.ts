@@ -82,4 +82,25 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         expires_at {bigint})`,
     ],
   },
+  {
+    version: 2,
+    statements: [
+      // What a user has signed in from before (hashed device IDs, countries), newest kept.
+      `CREATE TABLE idp_login_marks (
+        user_id TEXT NOT NULL REFERENCES idp_users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        first_seen {bigint} NOT NULL,
+        last_seen {bigint} NOT NULL,
+        PRIMARY KEY (user_id, kind, value))`,
+      // Where the last completed login came from; coordinates in millionths of a degree.
+      `CREATE TABLE idp_last_logins (
+        user_id TEXT PRIMARY KEY REFERENCES idp_users(id) ON DELETE CASCADE,
+        at {bigint} NOT NULL,
+        source TEXT NOT NULL,
+        country TEXT,
+        latitude_e6 {bigint},
+        longitude_e6 {bigint})`,
+    ],
+  },
 ]);

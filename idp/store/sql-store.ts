@@ -6,6 +6,8 @@ import type {
   AuthCodeRecord,
   ClientRecord,
   IdpStore,
+  LastLoginRecord,
+  LoginMarkKind,
   RefreshFamilyRecord,
   RefreshTokenRecord,
   SessionRecord,
@@ -391,6 +393,75 @@ export class SqlStore implements IdpStore {
       options.limit,
     ]);
     return rows.map(toAudit);
+  }
+
+  async loginMarks(userId: string, kind: LoginMarkKind, limit: number): Promise<string[]> {
+    const rows = await this.db.query<Row>(
+      'SELECT value FROM idp_login_marks WHERE user_id = ? AND kind = ? ORDER BY last_seen DESC, value LIMIT ?',
+      [userId, kind, limit],
+    );
+    return rows.map((row) => str(row.value));
+  }
+
+  async touchLoginMark(
+    userId: string,
+    kind: LoginMarkKind,
+    value: string,
+    now: number,
+    keep: number,
+  ): Promise<boolean> {
+    // The insert that wins the primary key is the one that saw the value first.
+    const [inserted] = await this.db.batch([
+      {
+        sql: `INSERT INTO idp_login_marks (user_id, kind, value, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)
+              ON CONFLICT (user_id, kind, value) DO NOTHING`,
+        params: [userId, kind, value, now, now],
+      },
+      {
+        sql: 'UPDATE idp_login_marks SET last_seen = ? WHERE user_id = ? AND kind = ? AND value = ? AND last_seen < ?',
+        params: [now, userId, kind, value, now],
+      },
+      {
+        sql: `DELETE FROM idp_login_marks WHERE user_id = ? AND kind = ? AND value NOT IN (
+                SELECT value FROM idp_login_marks WHERE user_id = ? AND kind = ?
+                ORDER BY last_seen DESC, value LIMIT ?)`,
+        params: [userId, kind, userId, kind, keep],
+      },
+    ]);
+    return inserted === 1;
+  }
+
+  lastLogin(userId: string): Promise<LastLoginRecord | null> {
+    return this.one('SELECT * FROM idp_last_logins WHERE user_id = ?', [userId], (row) => ({
+      userId: str(row.user_id),
+      at: num(row.at),
+      source: str(row.source),
+      place:
+        row.country === null || row.latitude_e6 === null || row.longitude_e6 === null
+          ? null
+          : {
+              country: str(row.country),
+              latitude: num(row.latitude_e6) / 1e6,
+              longitude: num(row.longitude_e6) / 1e6,
+            },
+    }));
+  }
+
+  async setLastLogin(record: LastLoginRecord): Promise<void> {
+    const { place } = record;
+    await this.db.run(
+      `INSERT INTO idp_last_logins (user_id, at, source, country, latitude_e6, longitude_e6) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET at = excluded.at, source = excluded.source, country = excluded.country,
+         latitude_e6 = excluded.latitude_e6, longitude_e6 = excluded.longitude_e6`,
+      [
+        record.userId,
+        record.at,
+        record.source,
+        place?.country ?? null,
+        place ? Math.round(place.latitude * 1e6) : null,
+        place ? Math.round(place.longitude * 1e6) : null,
+      ],
+    );
   }
 
   addSigningKey(key: SigningKeyRecord): Promise<void> {

@@ -263,6 +263,50 @@ export function describeStoreContract(name: string, open: () => Promise<IdpStore
       });
     });
 
+    it('remembers devices and countries per user: new once, newest kept, bounded', async () => {
+      const user = await newUser();
+      const other = await newUser();
+      expect(await store.touchLoginMark(user.id, 'device', 'd1', 1000, 2)).toBe(true);
+      expect(await store.touchLoginMark(user.id, 'device', 'd1', 2000, 2)).toBe(false);
+      expect(await store.touchLoginMark(user.id, 'device', 'd2', 3000, 2)).toBe(true);
+      expect(await store.touchLoginMark(user.id, 'country', 'GB', 3000, 2)).toBe(true);
+      expect(await store.loginMarks(user.id, 'device', 10)).toEqual(['d2', 'd1']);
+      // A third device pushes out the least recently seen one, which is then new again.
+      expect(await store.touchLoginMark(user.id, 'device', 'd3', 4000, 2)).toBe(true);
+      expect(await store.loginMarks(user.id, 'device', 10)).toEqual(['d3', 'd2']);
+      expect(await store.loginMarks(user.id, 'country', 10)).toEqual(['GB']);
+      expect(await store.loginMarks(other.id, 'device', 10)).toEqual([]);
+      expect(await store.touchLoginMark(other.id, 'device', 'd1', 5000, 2)).toBe(true);
+    });
+
+    it('marks a device new for exactly one of many concurrent callers', async () => {
+      const user = await newUser();
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => store.touchLoginMark(user.id, 'device', 'same', 1000, 5)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('keeps the last login of a user, with or without a place', async () => {
+      const user = await newUser();
+      expect(await store.lastLogin(user.id)).toBeNull();
+      const place = { country: 'GB', latitude: 51.403599, longitude: -0.7618 };
+      await store.setLastLogin({ userId: user.id, at: 1000, source: '81.2.69.160', place });
+      expect(await store.lastLogin(user.id)).toEqual({
+        userId: user.id,
+        at: 1000,
+        source: '81.2.69.160',
+        place,
+      });
+      await store.setLastLogin({ userId: user.id, at: 2000, source: '10.0.0.1', place: null });
+      expect(await store.lastLogin(user.id)).toEqual({
+        userId: user.id,
+        at: 2000,
+        source: '10.0.0.1',
+        place: null,
+      });
+    });
+
     it('keeps signing keys through retirement until they expire', async () => {
       const kid = unique('kid');
       await store.addSigningKey({

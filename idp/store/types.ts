@@ -93,6 +93,17 @@ export interface AuditRecord {
   reason: string | null;
 }
 
+/** The last completed login of a user, for impossible-travel checks. */
+export interface LastLoginRecord {
+  userId: string;
+  at: number;
+  source: string;
+  /** Null when the address could not be geolocated. */
+  place: { country: string; latitude: number; longitude: number } | null;
+}
+
+export type LoginMarkKind = 'device' | 'country';
+
 export interface SigningKeyRecord {
   kid: string;
   /** The private JWK as JSON, sealed by idp/secret-box.ts. */
@@ -154,6 +165,22 @@ export interface IdpStore {
   appendAudit(record: AuditRecord): Promise<void>;
   /** Newest first. */
   listAudit(options: { limit: number; since?: number; username?: string }): Promise<AuditRecord[]>;
+
+  /** The user's remembered devices (hashed) or countries, most recently seen first. */
+  loginMarks(userId: string, kind: LoginMarkKind, limit: number): Promise<string[]>;
+  /**
+   * Remembers a device or country as seen now, keeping the `keep` most recent of its kind.
+   * True for exactly one caller when the value was not remembered before. Atomic.
+   */
+  touchLoginMark(
+    userId: string,
+    kind: LoginMarkKind,
+    value: string,
+    now: number,
+    keep: number,
+  ): Promise<boolean>;
+  lastLogin(userId: string): Promise<LastLoginRecord | null>;
+  setLastLogin(record: LastLoginRecord): Promise<void>;
 
   addSigningKey(key: SigningKeyRecord): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;

@@ -9,7 +9,12 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api, V1MicroTime } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  V1MicroTime,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateAuthority } from '../../ca/authority.ts';
 import { desiredStatus } from '../../controller/status.ts';
@@ -20,6 +25,9 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const coordination = kc.makeApiClient(CoordinationV1Api);
+const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+// Cluster-scoped, so named per run: other tests share the API server.
+const webhookConfig = uniqueName('lanyard-injector');
 const controlPlane = uniqueName('lanyard-cp');
 const injected = uniqueName('lanyard-inj');
 const pods = ['lanyard-controller-a', 'lanyard-controller-b'];
@@ -117,6 +125,24 @@ beforeAll(async () => {
     namespace: controlPlane,
     body: { metadata: { name: 'lanyard-roots' }, data: { 'roots.pem': authority.rootPem } },
   });
+  // As the chart installs it and the leader patches it: both webhooks trust the published root.
+  await admission.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: webhookConfig },
+      webhooks: ['namespace', 'object'].map((kind) => ({
+        name: `${kind}.inject.lanyard.dev`,
+        clientConfig: {
+          service: { namespace: controlPlane, name: 'lanyard-webhook', path: '/inject', port: 443 },
+          caBundle: Buffer.from(authority.rootPem).toString('base64'),
+        },
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        // Matches nothing, so that no other test's pod creation ever calls it.
+        objectSelector: { matchLabels: { 'lanyard.dev/never': webhookConfig } },
+      })),
+    },
+  });
 
   await core.createNamespace({
     body: { metadata: { name: injected, labels: { 'lanyard.dev/inject': 'enabled' } } },
@@ -145,6 +171,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(workDir, { recursive: true, force: true });
+  await kubectl(['delete', 'mutatingwebhookconfiguration', webhookConfig, '--ignore-not-found']);
   for (const name of [controlPlane, injected]) {
     await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
   }
@@ -152,8 +179,18 @@ afterAll(async () => {
 
 describe('kubectl lanyard status', () => {
   it('reports the controller pods, leader, CA root, injected namespace and the refused policy, and exits 1', async () => {
-    const { code, stdout, stderr } = await kubectlPlugin(['lanyard', 'status', '--namespace', controlPlane]);
+    const { code, stdout, stderr } = await kubectlPlugin([
+      'lanyard',
+      'status',
+      '--namespace',
+      controlPlane,
+      '--webhook-config',
+      webhookConfig,
+    ]);
     expect(stderr).toBe('');
+    expect(stdout).toContain(
+      'ok    namespace.inject.lanyard.dev: caBundle matches the published roots, failurePolicy Fail',
+    );
     expect(stdout).toMatch(
       new RegExp(`^Lanyard in namespace ${controlPlane} \\(https://127\\.0\\.0\\.1:\\d+\\)$`, 'm'),
     );
@@ -166,6 +203,30 @@ describe('kubectl lanyard status', () => {
     expect(stdout).toContain(`          ${injected}\n`);
     expect(stdout).toContain(
       `FAIL  ${injected}/unknown-permission not accepted: Invalid: spec.rules[0].to[0].permission: unknown permission "wrte"`,
+    );
+    expect(code).toBe(1);
+  });
+
+  it('fails when a webhook lost its caBundle, naming the webhook', async () => {
+    await kubectl([
+      'patch',
+      'mutatingwebhookconfiguration',
+      webhookConfig,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'remove', path: '/webhooks/1/clientConfig/caBundle' }]),
+    ]);
+    const { code, stdout } = await kubectlPlugin([
+      'lanyard',
+      'status',
+      '-n',
+      controlPlane,
+      '--webhook-config',
+      webhookConfig,
+    ]);
+    expect(stdout).toContain('ok    namespace.inject.lanyard.dev: caBundle matches the published roots');
+    expect(stdout).toContain(
+      "FAIL  object.inject.lanyard.dev: no caBundle: the controller's leader has not patched it",
     );
     expect(code).toBe(1);
   });
