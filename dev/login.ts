@@ -27,6 +27,12 @@ export interface Credentials {
   password: string;
   /** The current one-time code, asked for only if the IdP wants a second factor. */
   totp?: () => Promise<string>;
+  /**
+   * The user's browser: its cookies outlive one sign-in, so the IdP sees a known device (the
+   * session cookie is no shortcut: every sign-in asks for the password with prompt=login).
+   * A fresh jar when absent.
+   */
+  browser?: CookieJar;
 }
 
 export interface Tokens {
@@ -180,7 +186,7 @@ export class OidcClient {
   /** Signs the user in through the code flow; throws a DevError naming the step that failed. */
   async login(credentials: Credentials): Promise<Tokens> {
     const discovery = await this.metadata();
-    const jar = new CookieJar();
+    const jar = credentials.browser ?? new CookieJar();
     const verifier = random();
     const state = random(16);
     const nonce = random(16);
@@ -194,6 +200,7 @@ export class OidcClient {
       nonce,
       code_challenge: createHash('sha256').update(verifier).digest('base64url'),
       code_challenge_method: 'S256',
+      prompt: 'login',
     }).toString();
 
     let page = await this.send('GET', authorize, jar);

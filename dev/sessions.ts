@@ -2,6 +2,7 @@
 // scripted flow and then reuses its access token, refreshing it (rotation) shortly before it
 // expires: the IdP's throttles and detections never see a login storm from the demo.
 import type { DevIdp } from './idp.ts';
+import { CookieJar } from './cookie-jar.ts';
 import { OidcClient, type Tokens } from './login.ts';
 
 export type Persona = 'alice' | 'mallory' | 'bob-password' | 'bob-mfa';
@@ -41,6 +42,8 @@ export function formatSessionEvent(event: SessionEvent): string {
 export class DemoSessions {
   readonly client: OidcClient;
   private readonly held = new Map<Persona, Tokens>();
+  /** One browser per user, kept across sign-ins, as a person's would be. */
+  private readonly browsers = new Map<string, CookieJar>();
 
   constructor(
     private readonly idp: DevIdp,
@@ -80,9 +83,12 @@ export class DemoSessions {
     }
     const { username, mfa } = PERSONAS[persona];
     const user = this.idp.users.get(username)!;
+    let browser = this.browsers.get(username);
+    if (!browser) this.browsers.set(username, (browser = new CookieJar()));
     const tokens = await this.client.login({
       username,
       password: user.password,
+      browser,
       ...(mfa && { totp: () => this.idp.totpCode(username) }),
     });
     return this.keep(persona, tokens, 'signed in');

@@ -69,6 +69,21 @@ describe('the scripted sign-in against the built-in IdP', () => {
     });
   }, 60_000);
 
+  it('keeps the browser across sign-ins: the password is asked again, and the IdP sees a known device', async () => {
+    const browser = new CookieJar();
+    const before = (await idp.audit(1000)).length;
+    await client.login(credentials('mallory', { browser }));
+    await client.login(credentials('mallory', { browser }));
+    const records = (await idp.audit(1000)).slice(0, -before || undefined);
+    const mallory = records.filter(
+      (record) => record.username === 'mallory' || record.event === 'new_device',
+    );
+    expect(mallory.filter((record) => record.event === 'login' && record.reason === 'password')).toHaveLength(
+      2,
+    );
+    expect(mallory.filter((record) => record.event === 'new_device')).toEqual([]);
+  }, 60_000);
+
   it('a wrong password is a clear ERR_DEV_LOGIN_REFUSED with the IdP’s own message', async () => {
     const error = await refusal(client.login(credentials('mallory', { password: 'not her password' })));
     expect(error.code).toBe('ERR_DEV_LOGIN_REFUSED');
