@@ -1,5 +1,6 @@
-// The demo's user-token issuer: an ES256 key made at start, and tokens for the demo users.
-// It stands in for a real identity provider, and only for `lanyard dev`.
+// A test user-token issuer: an ES256 key made at start, and tokens with whatever claims are
+// asked for. The benchmarks (bench/) use it to measure the data plane without sign-ins;
+// `lanyard dev` uses the built-in IdP instead (dev/idp.ts).
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 

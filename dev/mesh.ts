@@ -1,6 +1,7 @@
-// `lanyard dev`'s mesh on one machine: the control plane in local mode (AuthPolicies from a
-// folder, identities by join tokens), three demo services each behind its own sidecar, and a
-// traffic driver with a workload identity of its own. Everything listens on loopback.
+// `lanyard dev`'s mesh on one machine: the built-in identity provider (the user-token issuer),
+// the control plane in local mode (AuthPolicies from a folder, identities by join tokens), three
+// demo services each behind its own sidecar, and a traffic driver with a workload identity of
+// its own. Everything listens on loopback.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import type { DecisionRecord } from '../sidecar/app-forwarder.ts';
 import type { SidecarConfig } from '../sidecar/config.ts';
 import { startSidecar, type RunningSidecar } from '../sidecar/sidecar.ts';
 import { startOrders, startPayments, startWeb, type AppHandle } from './apps.ts';
-import { createDemoIssuer, type DemoIssuer } from './issuer.ts';
+import { startDevIdp, type DevIdp } from './idp.ts';
+import { DemoSessions, type SessionEvent } from './sessions.ts';
 
 export const DEMO_NAMESPACE = 'demo';
 const workload = (name: string): LocalWorkload => ({
@@ -27,10 +29,12 @@ export const EXAMPLE_POLICIES = new URL('../examples/dev/', import.meta.url);
 export interface DevMeshOptions {
   /** Where state (CA key, materialized policies) lives. */
   stateDir: string;
-  /** A folder of AuthPolicies to use as they are; default: examples/dev with the demo issuer's keys. */
+  /** A folder of AuthPolicies to use as they are; default: examples/dev naming the dev IdP. */
   policiesDir?: string;
   /** Each sidecar's decisions, as they happen. */
   onDecision?: (workload: string, record: DecisionRecord) => void;
+  /** Each sign-in, refresh and enrolment of the demo users (never a token). */
+  onSession?: (event: SessionEvent) => void;
   log?: Logger;
 }
 
@@ -43,18 +47,21 @@ export interface DriverResponse {
 export interface DevMesh {
   readonly policiesDir: string;
   readonly controlPlane: ControlPlane;
-  readonly issuer: DemoIssuer;
+  /** The built-in IdP that issues the demo users' tokens. */
+  readonly idp: DevIdp;
+  /** The demo users' sessions with the IdP. */
+  readonly sessions: DemoSessions;
   /** The driver's call to web, over mTLS with the driver's SVID. */
   call(method: string, path: string, token?: string): Promise<DriverResponse>;
   close(): Promise<void>;
 }
 
-/** Copies the example policies, filling in the demo issuer's public keys. */
-function materializePolicies(target: string, jwksJson: string): void {
+/** Copies the example policies, filling in the IdP's issuer URL (its port changes every run). */
+function materializePolicies(target: string, issuer: string): void {
   mkdirSync(target, { recursive: true });
   const source = EXAMPLE_POLICIES.pathname;
   for (const name of readdirSync(source).filter((file) => file.endsWith('.yaml'))) {
-    const text = readFileSync(join(source, name), 'utf8').replaceAll('__DEMO_JWKS__', jwksJson);
+    const text = readFileSync(join(source, name), 'utf8').replaceAll('https://__DEV_IDP__', issuer);
     writeFileSync(join(target, name), text);
   }
 }
@@ -71,17 +78,19 @@ function decisionLogger(workload: string, base: Logger, onDecision?: DevMeshOpti
 
 export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
   const log = options.log ?? silentLogger;
+  mkdirSync(options.stateDir, { recursive: true });
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const step of closers.reverse()) await step();
   };
   try {
-    const issuer = await createDemoIssuer();
+    const idp = await startDevIdp({ stateDir: options.stateDir, log });
+    closers.push(() => idp.close());
     let policiesDir = options.policiesDir;
     // A user's folder is used in place, so that editing it changes decisions.
     if (!policiesDir) {
       policiesDir = join(options.stateDir, 'policies');
-      materializePolicies(policiesDir, issuer.jwksJson);
+      materializePolicies(policiesDir, idp.issuer);
     }
     const controlPlane = await startControlPlane({
       source: { kind: 'folder', dir: policiesDir, workloads: DEMO_WORKLOADS, stateDir: options.stateDir },
@@ -106,6 +115,8 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
         adminPort: 0,
         bindAddress: '127.0.0.1',
         routes,
+        // The sidecars fetch the IdP's JWKS over https; its certificate comes from a dev CA.
+        jwksCaPem: idp.caPem,
       };
       const sidecar = await startSidecar(config, { log: decisionLogger(name, log, options.onDecision) });
       sidecars.set(name, sidecar);
@@ -160,11 +171,15 @@ export async function startDevMesh(options: DevMeshOptions): Promise<DevMesh> {
       }
     }
 
+    const sessions = new DemoSessions(idp, options.onSession);
+    await sessions.prepare();
+
     const web = sidecars.get('web')!;
     return {
       policiesDir,
       controlPlane,
-      issuer,
+      idp,
+      sessions,
       call: (method, path, token) =>
         new Promise((resolve, reject) => {
           const req = request(

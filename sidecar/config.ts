@@ -29,6 +29,8 @@ export interface SidecarConfig {
   routes: ReadonlyMap<string, OutboundRoute>;
   /** The app's HTTP probes, by the admin path that stands for each (LANYARD_APP_PROBES). */
   appProbes?: ReadonlyMap<string, AppProbe>;
+  /** Extra trust anchors (PEM) for end-user JWKS servers; the system roots otherwise. */
+  jwksCaPem?: string;
 }
 
 function invalid(message: string): never {

@@ -17,7 +17,12 @@ import { BlockSet } from './block-set.ts';
 import type { SidecarConfig } from './config.ts';
 import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
-import { createJwtValidator, createKeySourcePool, type JwtValidatorOptions } from './jwt/index.ts';
+import {
+  createHttpJwksFetcher,
+  createJwtValidator,
+  createKeySourcePool,
+  type JwtValidatorOptions,
+} from './jwt/index.ts';
 import { listenOn } from './listen.ts';
 import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
 import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
@@ -53,6 +58,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
   const jwtOptions: JwtValidatorOptions = {
     keySources: createKeySourcePool(),
     onJwksFetch: (issuer, outcome) => metrics.jwksFetch(issuer, outcome),
+    ...(config.jwksCaPem !== undefined && { fetcher: createHttpJwksFetcher({ ca: config.jwksCaPem }) }),
   };
   let policy: WorkloadPolicy | undefined;
   let material: TlsMaterial | undefined;

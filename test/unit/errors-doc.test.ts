@@ -4,6 +4,7 @@ import { CA_ERRORS } from '../../ca/errors.ts';
 import { DASHBOARD_ERRORS } from '../../controller/dashboard/errors.ts';
 import { INJECT_ERRORS } from '../../controller/inject/errors.ts';
 import { MONITOR_ERRORS } from '../../controller/monitor/errors.ts';
+import { DEV_ERRORS } from '../../dev/errors.ts';
 import { IDP_ERRORS } from '../../idp/errors.ts';
 import { CORE_ERRORS } from '../../lib/errors.ts';
 import { PATH_ERRORS } from '../../lib/path-errors.ts';
@@ -21,6 +22,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   monitor: MONITOR_ERRORS,
   dashboard: DASHBOARD_ERRORS,
   idp: IDP_ERRORS,
+  dev: DEV_ERRORS,
 };
 
 function documentedCodes(): Map<string, string> {
