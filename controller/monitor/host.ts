@@ -43,7 +43,7 @@ export interface MonitorHostOptions {
 }
 
 /** What an operator configures (controller/config.ts): detectors, automatic blocks, webhook. */
-export type MonitorSettings = Pick<MonitorHostOptions, 'detectors' | 'autoBlock' | 'webhook'>;
+export type MonitorSettings = Pick<MonitorHostOptions, 'detectors' | 'autoBlock' | 'webhook' | 'countries'>;
 
 export interface MonitorHost {
   service: EventService;
