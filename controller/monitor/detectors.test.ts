@@ -147,6 +147,33 @@ describe('resolveDetectorConfig', () => {
   });
 });
 
+describe('refusals by a block', () => {
+  it('do not count as denials: a blocked caller that retries cannot renew its own block', () => {
+    const monitor = new Monitor(resolveDetectorConfig({ denialSpike: { threshold: 3, windowMs: 60_000 } }));
+    const denial = (i: number, reason: string) => {
+      const verdict = validateEvent(
+        toReceived({
+          timeUnixMs: T0 + i,
+          peerId: 'spiffe://cluster.local/ns/shop/sa/web',
+          method: 'GET',
+          path: '/admin',
+          decision: 'DENY',
+          reason,
+          latencyMs: 0,
+          httpStatus: 403,
+        }),
+        'spiffe://cluster.local/ns/shop/sa/orders',
+        T0 + i,
+      );
+      if (!verdict.ok) throw new Error(verdict.field);
+      return monitor.observe(verdict.event);
+    };
+    for (let i = 0; i < 50; i += 1) expect(denial(i, 'BLOCKED')).toEqual([]);
+    expect([denial(100, 'NO_ALLOW_MATCH'), denial(101, 'NO_ALLOW_MATCH')].flat()).toEqual([]);
+    expect(denial(102, 'NO_ALLOW_MATCH').map((d) => d.kind)).toEqual(['denial-spike']);
+  });
+});
+
 describe('bounded state', () => {
   it('tracks at most maxKeys principals however many deny', () => {
     const monitor = new Monitor(resolveDetectorConfig({ maxKeys: 100 }));

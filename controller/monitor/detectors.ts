@@ -160,7 +160,9 @@ export function denialSpikeDetector(config: ThresholdConfig, maxKeys: number): D
   const quiet = new Quiet(maxKeys * 2);
   return {
     observe(event) {
-      if (event.decision !== 'DENY') return [];
+      // A refusal by a block is the block working, not new evidence: counting it would let an
+      // automatic block renew itself for as long as the blocked caller retries, never expiring.
+      if (event.decision !== 'DENY' || event.reason === 'BLOCKED') return [];
       const found: Detection[] = [];
       if (event.peer) {
         const window = byPrincipal.add(event.peer, event.timeMs);
