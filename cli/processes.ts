@@ -2,11 +2,13 @@
 // with pino, stops cleanly on SIGINT/SIGTERM, and exits non-zero on a configuration error.
 import { pino } from 'pino';
 import { startControlPlane } from '../controller/control-plane.ts';
-import { loadControllerConfig, type WebhookConfig } from '../controller/config.ts';
+import { loadControllerConfig, type MonitorConfig, type WebhookConfig } from '../controller/config.ts';
 import { readLoginTokenFile } from '../controller/dashboard/index.ts';
 import type { WebhookHostingOptions } from '../controller/inject/hosting.ts';
+import type { MonitorSettings } from '../controller/monitor/host.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isLanyardError } from '../lib/errors.ts';
+import { openGeoDatabase } from '../lib/geo.ts';
 import { loadSidecarConfig } from '../sidecar/config.ts';
 import { startSidecar } from '../sidecar/sidecar.ts';
 import type { CliIo } from './run.ts';
@@ -46,6 +48,11 @@ function webhookHosting(webhook: WebhookConfig, trustDomain: string): WebhookHos
   };
 }
 
+/** The monitor's settings, with the geolocation database opened (its files checked now). */
+export function monitorSettings({ geoip, ...settings }: MonitorConfig): MonitorSettings {
+  return geoip === 'off' ? settings : { ...settings, countries: openGeoDatabase(geoip) };
+}
+
 export async function runController(_args: string[], io: CliIo): Promise<number> {
   let config;
   let dashboardToken: string | undefined;
@@ -73,7 +80,7 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
       ...(config.webhook ? { webhook: webhookHosting(config.webhook, config.trustDomain) } : {}),
       evictPodsWithoutSidecar: config.evictPodsWithoutSidecar,
     },
-    monitor: config.monitor,
+    monitor: monitorSettings(config.monitor),
     log,
   });
   // Loopback only: operators reach it with `kubectl port-forward`, which RBAC authorizes.

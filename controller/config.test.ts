@@ -194,6 +194,18 @@ describe('loadMonitorConfig: detectors, automatic blocks and the webhook', () =>
     expect(refusal({ ...base, ...env })).toMatch(message);
   });
 
+  it('geolocates with the packaged database by default, or with named files, or not at all', () => {
+    expect(loadMonitorConfig({}).geoip).toEqual([]);
+    expect(loadMonitorConfig({ LANYARD_MONITOR_GEOIP: 'builtin' }).geoip).toEqual([]);
+    expect(loadMonitorConfig({ LANYARD_MONITOR_GEOIP: 'off' }).geoip).toBe('off');
+    expect(
+      loadMonitorConfig({ LANYARD_MONITOR_GEOIP: '/geo/GeoLite2-City.mmdb, /geo/extra.mmdb' }).geoip,
+    ).toEqual(['/geo/GeoLite2-City.mmdb', '/geo/extra.mmdb']);
+    expect(refusal({ ...base, LANYARD_MONITOR_GEOIP: 'relative.mmdb' })).toMatch(
+      /LANYARD_MONITOR_GEOIP must be builtin, off, or up to 8/,
+    );
+  });
+
   it('never repeats the secret in its refusal', () => {
     const secret = 'Bearer leaked\r\nX-Injected: 1';
     const message = refusal({

@@ -40,6 +40,11 @@ export interface MonitorConfig {
   autoBlock?: { kinds: DetectionKind[]; ttlMs: number };
   /** Unset when LANYARD_MONITOR_WEBHOOK_URL is empty. `headers` carries the secret: never log it. */
   webhook?: { url: string; headers?: Record<string, string> };
+  /**
+   * Where source addresses get their countries (token-countries detector): `off`, or mmdb files
+   * (empty: the packaged GeoLite2 city data, lib/geo.ts).
+   */
+  geoip: 'off' | string[];
 }
 
 /** Serving the monitoring dashboard (LANYARD_DASHBOARD_PORT other than 0), on loopback only. */
@@ -193,7 +198,20 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv = process.env): Monitor
     detectors,
     ...(kinds.length > 0 && { autoBlock: { kinds, ttlMs } }),
     ...loadMonitorWebhook(env),
+    geoip: loadGeoip(env.LANYARD_MONITOR_GEOIP ?? ''),
   };
+}
+
+/** LANYARD_MONITOR_GEOIP: `builtin` (or empty), `off`, or comma-separated absolute mmdb paths. */
+function loadGeoip(text: string): MonitorConfig['geoip'] {
+  const value = text.trim();
+  if (value === '' || value === 'builtin') return [];
+  if (value === 'off') return 'off';
+  const files = value.split(',').map((file) => file.trim());
+  if (files.length > 8 || files.some((file) => !file.startsWith('/') || /\p{Cc}/u.test(file))) {
+    invalid('LANYARD_MONITOR_GEOIP must be builtin, off, or up to 8 comma-separated absolute mmdb paths');
+  }
+  return files;
 }
 
 function loadMonitorWebhook(env: NodeJS.ProcessEnv): Pick<MonitorConfig, 'webhook'> {
