@@ -1,4 +1,4 @@
-// Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick]
+// Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick] [--smoke]
 // One run measures, on the same upstream app with the same load: (a) client → app directly,
 // (b) an nginx pair doing mTLS with Lanyard SVIDs, (c) a Lanyard sidecar pair (real
 // `lanyard sidecar` processes, compiled) validating a user JWT and evaluating a 50-rule
@@ -28,13 +28,14 @@ import {
   rssBytes,
   rssSampler,
   sleep,
+  SMOKE,
   writeResult,
 } from './lib/tools.ts';
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
+const quick = args.includes('--quick') || SMOKE;
 const secondsArg = args.indexOf('--seconds');
-const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 2 : 15;
+const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : SMOKE ? 1 : quick ? 2 : 15;
 const RATES = quick ? [500] : [500, 1000, 2000];
 // --profile DIR: the sidecars write V8 CPU profiles there (bench/profile.ts summarizes them).
 const profileArg = args.indexOf('--profile');
@@ -436,7 +437,7 @@ function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Pr
     const connectionsAfter = connectionsBefore && (await outboundConnectionCounts());
     // mTLS connections the client sidecar opened to the server sidecar during the run: with
     // connection reuse, at most one per load-generator connection, not one per request.
-    const newConnections = connectionsAfter && connectionsAfter.new - connectionsBefore!.new;
+    const newConnections = connectionsAfter && connectionsAfter.new - connectionsBefore.new;
     const requests = requestsOf(result);
     const costs: ProxyCost[] = proxies.map((p, i) => {
       const used = cpuSeconds(p.pid) - cpuBefore[i]!;
@@ -602,6 +603,7 @@ const result = {
   machine: machine(),
   setup: {
     seconds: SECONDS,
+    smoke: SMOKE,
     rates: RATES,
     connections: CONNECTIONS,
     bodyBytes: 1024,
