@@ -1,4 +1,4 @@
-// Benchmark (not a test): npx tsx bench/apply-to-enforce.ts [clients...] (default 10 100 1000)
+// Benchmark (not a test): npx tsx bench/apply-to-enforce.ts [clients...] [--smoke] (default 10 100 1000)
 // The time from `kubectl apply` of an AuthPolicy change (the real kubectl against a real API
 // server, started here by the test cluster helpers) to the moment each of N connected
 // policy-stream clients has received the snapshot holding the change. The control plane runs
@@ -25,9 +25,10 @@ import { loadPolicyProto, type PolicySnapshotMessage } from '../proto/load-polic
 import { ensureClusterBinaries } from '../test/cluster/binaries.ts';
 import { startTestCluster } from '../test/cluster/cluster.ts';
 import { createPod, openMeshCa } from '../test/helpers/mesh-pods.ts';
+import { machine, SMOKE, writeResult } from './lib/tools.ts';
 
 const CHILD = '--control-plane';
-const ROUNDS = 10;
+const ROUNDS = SMOKE ? 2 : 10;
 const CREATE_CONCURRENCY = 20;
 const ROUND_TIMEOUT_MS = 120_000;
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -152,8 +153,13 @@ function policy(namespace: string, marker: string): string {
 }
 
 async function main(): Promise<void> {
-  const sizes = process.argv.slice(2).map(Number);
-  const clientCounts = sizes.length > 0 ? sizes : [10, 100, 1000];
+  const startedAt = new Date().toISOString();
+  const sizes = process.argv
+    .slice(2)
+    .filter((arg) => !arg.startsWith('--'))
+    .map(Number);
+  const clientCounts = sizes.length > 0 ? sizes : SMOKE ? [3] : [10, 100, 1000];
+  const results: Record<string, unknown>[] = [];
   const binDir = await ensureClusterBinaries();
   const cluster = await startTestCluster({ binDir, log: () => undefined });
   let plane: ChildProcess | undefined;
@@ -296,6 +302,16 @@ async function main(): Promise<void> {
       rows.push(
         `| ${n} | ${p50} | ${p90} | ${p99} | ${max} | ${cp50} / ${cp99} | ${cpu.toFixed(0)}% | ${(peakRss / 2 ** 20).toFixed(0)} MB |`,
       );
+      results.push({
+        clients: n,
+        deliveries: latencies.length,
+        latencyMs: Object.fromEntries([50, 90, 99, 100].map((p) => [`p${p}`, percentile(latencies, p)])),
+        // kubectl's own start-up is the comparator to take out: the control plane's share.
+        afterKubectlMs: { p50: percentile(afterKubectl, 50), p99: percentile(afterKubectl, 99) },
+        controllerCpuPercent: cpu,
+        controllerPeakRssBytes: peakRss,
+        streamErrors: Object.fromEntries(errors),
+      });
       // Let the streams close before the next size connects.
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
@@ -304,6 +320,15 @@ async function main(): Promise<void> {
     );
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const row of rows) console.log(row);
+    const file = writeResult('apply-to-enforce', {
+      benchmark: 'apply-to-enforce',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: machine(),
+      setup: { changes: ROUNDS, clientCounts, smoke: SMOKE },
+      results,
+    });
+    console.log(`bench: wrote ${file}`);
   } finally {
     plane?.kill('SIGTERM');
     await cluster.stop();

@@ -1,4 +1,4 @@
-// CA issuance benchmark (not a test): npx tsx bench/ca-issuance.ts [seconds-per-round]
+// CA issuance benchmark (not a test): npx tsx bench/ca-issuance.ts [seconds-per-round] [--smoke]
 // Prints in-process X.509-SVID issuance per second on one core next to the raw rate of the
 // crypto it needs (ECDSA verify of the CSR, sign of the leaf, verify of the leaf), their ratio,
 // the same two rates per second of the process's CPU time (steadier than wall time on a machine
@@ -19,9 +19,12 @@ import { DEFAULT_TTL_POLICY } from '../ca/ttl.ts';
 import { systemClock } from '../lib/clock.ts';
 import { createKeyAndCsr } from '../lib/csr.ts';
 import { loadCaProto } from '../proto/load.ts';
+import { machine, SMOKE, writeResult } from './lib/tools.ts';
 
-const seconds = Number(process.argv[2] ?? 2);
-const ROUNDS = 3;
+const secondsArg = process.argv.slice(2).find((arg) => !arg.startsWith('--'));
+const seconds = SMOKE ? 0.2 : Number(secondsArg ?? 2);
+const ROUNDS = SMOKE ? 1 : 3;
+const startedAt = new Date().toISOString();
 const identity = { trustDomain: 'cluster.local', namespace: 'bench', serviceAccount: 'web' };
 
 /** Runs `work` for `seconds`; operations per second of wall time and of the process's CPU time. */
@@ -121,8 +124,8 @@ try {
     }),
   );
   const latencies: number[] = [];
-  const callers = 100;
-  const perCaller = Math.max(5, Math.round(seconds * 10));
+  const callers = SMOKE ? 5 : 100;
+  const perCaller = SMOKE ? 2 : Math.max(5, Math.round(seconds * 10));
   let peakRss = process.memoryUsage().rss;
   const started = performance.now();
   await Promise.all(
@@ -167,6 +170,30 @@ try {
   console.log(
     `(medians of ${ROUNDS} interleaved rounds of ${seconds} s; node ${process.version}, OpenSSL ${process.versions.openssl})`,
   );
+  const file = writeResult('ca-issuance', {
+    benchmark: 'ca-issuance',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: machine(),
+    setup: { secondsPerRound: seconds, rounds: ROUNDS, callers, callsPerCaller: perCaller, smoke: SMOKE },
+    // The comparator of in-process issuance is the raw crypto it cannot avoid.
+    inProcess: {
+      x509PerSecond: issuanceRate,
+      rawCryptoPerSecond: rawRate,
+      ratio: issuanceRate / rawRate,
+      x509PerCpuSecond: issuanceCpu,
+      rawCryptoPerCpuSecond: rawCpu,
+      ratioPerCpuSecond: issuanceCpu / rawCpu,
+      jwtPerSecond: jwt,
+    },
+    grpc: {
+      perSecond: grpcRate,
+      latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+      calls: latencies.length,
+    },
+    rssBytes: { now: process.memoryUsage().rss, peak: peakRss },
+  });
+  console.log(`bench: wrote ${file}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

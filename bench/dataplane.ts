@@ -1,4 +1,4 @@
-// Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick]
+// Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick] [--smoke]
 // One run measures, on the same upstream app with the same load: (a) client → app directly,
 // (b) an nginx pair doing mTLS with Lanyard SVIDs, (c) a Lanyard sidecar pair (real
 // `lanyard sidecar` processes, compiled) validating a user JWT and evaluating a 50-rule
@@ -28,13 +28,14 @@ import {
   rssBytes,
   rssSampler,
   sleep,
+  SMOKE,
   writeResult,
 } from './lib/tools.ts';
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
+const quick = args.includes('--quick') || SMOKE;
 const secondsArg = args.indexOf('--seconds');
-const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : quick ? 2 : 15;
+const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : SMOKE ? 1 : quick ? 2 : 15;
 const RATES = quick ? [500] : [500, 1000, 2000];
 // --profile DIR: the sidecars write V8 CPU profiles there (bench/profile.ts summarizes them).
 const profileArg = args.indexOf('--profile');
@@ -407,13 +408,36 @@ interface ProxyCost {
   cpuSecondsPer1000: number;
   peakRssBytes: number;
 }
+
+/** The client sidecar's outbound requests so far, by whether they opened a new mTLS connection. */
+async function outboundConnectionCounts(): Promise<{ new: number; reused: number }> {
+  const text = await new Promise<string>((resolve) => {
+    get({ host: '127.0.0.1', port: clientAdmin, path: '/metrics' }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', () => resolve(''));
+  });
+  const counts = { new: 0, reused: 0 };
+  for (const match of text.matchAll(
+    /^lanyard_sidecar_outbound_requests_total\{[^}]*connection="(new|reused)"[^}]*\} (\d+)/gm,
+  ))
+    counts[match[1] as 'new' | 'reused'] += Number(match[2]);
+  return counts;
+}
+
 function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Promise<T>) {
   return async () => {
     const proxies = path.proxies();
     const cpuBefore = proxies.map((p) => cpuSeconds(p.pid));
+    const connectionsBefore = path.name === 'lanyard' ? await outboundConnectionCounts() : undefined;
     const sampler = rssSampler(proxies.map((p) => p.pid));
     const result = await run();
     const peaks = sampler.stop();
+    const connectionsAfter = connectionsBefore && (await outboundConnectionCounts());
+    // mTLS connections the client sidecar opened to the server sidecar during the run: with
+    // connection reuse, at most one per load-generator connection, not one per request.
+    const newConnections = connectionsAfter && connectionsAfter.new - connectionsBefore.new;
     const requests = requestsOf(result);
     const costs: ProxyCost[] = proxies.map((p, i) => {
       const used = cpuSeconds(p.pid) - cpuBefore[i]!;
@@ -424,7 +448,7 @@ function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Pr
         peakRssBytes: peaks[i]!,
       };
     });
-    return { result, costs };
+    return { result, costs, ...(newConnections !== undefined && { newConnections }) };
   };
 }
 
@@ -544,27 +568,31 @@ const startedAt = new Date().toISOString();
 console.error(`bench: warming up (${paths.map((p) => p.name).join(', ')})`);
 for (const path of paths) await openLoop(path, 500, quick ? 1 : 3);
 
-const open: Record<string, { load: OpenLoop; costs: ProxyCost[] }[]> = { direct: [], nginx: [], lanyard: [] };
+const open: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }[]> = {
+  direct: [],
+  nginx: [],
+  lanyard: [],
+};
 for (const rate of RATES) {
   for (const path of paths) {
     console.error(`bench: ${path.name} at ${rate} rps for ${SECONDS} s`);
-    const { result, costs } = await measure(
+    const { result, ...costs } = await measure(
       path,
       (r: OpenLoop) => r.requests,
       () => openLoop(path, rate, SECONDS),
     )();
-    open[path.name]!.push({ load: result, costs });
+    open[path.name]!.push({ load: result, ...costs });
   }
 }
-const closed: Record<string, { load: ClosedLoop; costs: ProxyCost[] }> = {};
+const closed: Record<string, { load: ClosedLoop; costs: ProxyCost[]; newConnections?: number }> = {};
 for (const path of paths) {
   console.error(`bench: ${path.name} closed loop for ${SECONDS} s`);
-  const { result, costs } = await measure(
+  const { result, ...costs } = await measure(
     path,
     (r: ClosedLoop) => r.requests,
     () => closedLoop(path, SECONDS),
   )();
-  closed[path.name] = { load: result, costs };
+  closed[path.name] = { load: result, ...costs };
 }
 
 export type DataplaneResult = typeof result;
@@ -575,6 +603,7 @@ const result = {
   machine: machine(),
   setup: {
     seconds: SECONDS,
+    smoke: SMOKE,
     rates: RATES,
     connections: CONNECTIONS,
     bodyBytes: 1024,
@@ -610,7 +639,8 @@ for (const path of paths) {
   const entry = closed[path.name]!;
   console.log(
     `closed loop ${path.name.padEnd(8)} ${entry.load.requestsPerSecond.toFixed(0)} rps; ` +
-      entry.costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', '),
+      entry.costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', ') +
+      (entry.newConnections === undefined ? '' : `; ${entry.newConnections} new mTLS connections`),
   );
 }
 

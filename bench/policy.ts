@@ -1,4 +1,4 @@
-// Policy benchmark (not a test): npx tsx bench/policy.ts
+// Policy benchmark (not a test): npx tsx bench/policy.ts [--smoke]
 // Prints: compile time and heap for 1k and 10k policies; authorization decision p50/p99 with
 // 1,000 rules selecting the workload, as the cluster grows from 1k to 10k policies (it should
 // stay flat: evaluation only looks at the workload's own policies); and the time from a policy
@@ -13,6 +13,20 @@ import { resolveOptions } from '../lib/policy/options.ts';
 import { PolicyClient } from '../sidecar/policy-client.ts';
 import { startTlsGrpcServer } from '../test/helpers/grpc-server.ts';
 import { createTestCa } from '../test/helpers/pki.ts';
+import { machine, SMOKE, writeResult } from './lib/tools.ts';
+
+const startedAt = new Date().toISOString();
+// Smoke: the same steps at sizes that take a second; what is reported is the shape, not figures.
+const SIZES = SMOKE
+  ? { small: 100, large: 1000, rules: 50, samples: 500, ready: 100 }
+  : {
+      small: 1000,
+      large: 10_000,
+      rules: 1000,
+      samples: 20_000,
+      ready: 1000,
+    };
+const figures: Record<string, unknown> = {};
 
 function policy(namespace: string, name: string, rules: number) {
   return {
@@ -47,6 +61,7 @@ function compileFigures(total: number) {
   const ms = performance.now() - start;
   const heapMb = (process.memoryUsage().heapUsed - before) / 1024 / 1024;
   console.log(`compile ${total} policies: ${ms.toFixed(0)} ms, heap +${heapMb.toFixed(0)} MB`);
+  figures[`compile${total}`] = { policies: total, ms, heapMb };
   return set;
 }
 
@@ -58,22 +73,22 @@ function incrementalFigures(total: number) {
   inputs[1] = policy('ns-1', 'p1', 6);
   const start = performance.now();
   policies.compile(inputs);
-  console.log(
-    `recompile after one change among ${total} policies: ${(performance.now() - start).toFixed(0)} ms`,
-  );
+  const ms = performance.now() - start;
+  console.log(`recompile after one change among ${total} policies: ${ms.toFixed(0)} ms`);
+  figures.recompileAfterOneChange = { policies: total, ms };
 }
 
 function decisionFigures(total: number) {
-  const set = compilePolicies(cluster(total, policy('shop', 'orders', 1000)));
+  const set = compilePolicies(cluster(total, policy('shop', 'orders', SIZES.rules)));
   const view = set.index.forWorkload({ namespace: 'shop', labels: { app: 'orders' } });
   const samples: number[] = [];
-  for (let i = 0; i < 20_000; i += 1) {
-    const caller = i % 1200; // some match, some match nothing
+  for (let i = 0; i < SIZES.samples; i += 1) {
+    const caller = i % Math.round(SIZES.rules * 1.2); // some match, some match nothing
     const request = {
       method: 'GET',
       host: 'orders',
       port: 80,
-      path: normalizePath(`/items/${caller % 1000}/42`),
+      path: normalizePath(`/items/${caller % SIZES.rules}/42`),
       peer: `spiffe://cluster.local/ns/shop/sa/caller-${caller}`,
     };
     const start = performance.now();
@@ -82,8 +97,13 @@ function decisionFigures(total: number) {
   }
   samples.sort((a, b) => a - b);
   console.log(
-    `decision with 1000 rules, ${total} policies in the cluster: p50 ${percentile(samples, 50).toFixed(1)} µs, p99 ${percentile(samples, 99).toFixed(1)} µs`,
+    `decision with ${SIZES.rules} rules, ${total} policies in the cluster: p50 ${percentile(samples, 50).toFixed(1)} µs, p99 ${percentile(samples, 99).toFixed(1)} µs`,
   );
+  figures[`decision${total}`] = {
+    rules: SIZES.rules,
+    policies: total,
+    micros: { p50: percentile(samples, 50), p99: percentile(samples, 99) },
+  };
   return percentile(samples, 99);
 }
 
@@ -154,6 +174,10 @@ async function distributionFigures(clients: number) {
   console.log(
     `policy change delivered to all ${clients} stream clients: median ${percentile(latencies, 50).toFixed(0)} ms, worst ${latencies.at(-1)!.toFixed(0)} ms (5 changes)`,
   );
+  figures[`delivery${clients}`] = {
+    clients,
+    ms: { median: percentile(latencies, 50), worst: latencies.at(-1)! },
+  };
   for (const client of list) client.stop();
   server.forceShutdown();
 }
@@ -221,15 +245,27 @@ async function readyFigures(sidecars: number, policies: number) {
   console.log(
     `Ready accounting of one resync, ${sidecars} sidecars x ${policies} policies: median ${percentile(samples, 50).toFixed(1)} ms (5 resyncs)`,
   );
+  figures.readyAccounting = { sidecars, policies, medianMs: percentile(samples, 50) };
 }
 
-await readyFigures(1000, 1000);
-compileFigures(1000);
-compileFigures(10_000);
-incrementalFigures(10_000);
-const small = decisionFigures(1000);
-const large = decisionFigures(10_000);
+await readyFigures(SIZES.ready, SIZES.ready);
+compileFigures(SIZES.small);
+compileFigures(SIZES.large);
+incrementalFigures(SIZES.large);
+const small = decisionFigures(SIZES.small);
+const large = decisionFigures(SIZES.large);
 console.log(
-  `decision p99 ratio, 10k-policy cluster to 1k-policy cluster: ${(large / small).toFixed(2)} (flat is 1.0)`,
+  `decision p99 ratio, ${SIZES.large}-policy cluster to ${SIZES.small}-policy cluster: ${(large / small).toFixed(2)} (flat is 1.0)`,
 );
-for (const clients of [10, 100]) await distributionFigures(clients);
+for (const clients of SMOKE ? [5] : [10, 100]) await distributionFigures(clients);
+const file = writeResult('policy', {
+  benchmark: 'policy',
+  startedAt,
+  finishedAt: new Date().toISOString(),
+  machine: machine(),
+  setup: { ...SIZES, smoke: SMOKE },
+  // The comparator: the same decision in a cluster ten times larger (flat is 1.0).
+  decisionP99Ratio: large / small,
+  figures,
+});
+console.log(`bench: wrote ${file}`);

@@ -1,21 +1,62 @@
-// The benchmark report (not a test): npx tsx bench/report.ts
-// Reads the latest bench/results/{dataplane,spire,micro}.json and writes
-// bench/results/<date>.md (every figure, and whether each target of issue #9 is met) and
-// bench/results/latency.svg (latency percentiles by rate: direct, nginx, Lanyard).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// The benchmark report (not a test): npx tsx bench/report.ts [--out FILE]
+// Reads the latest bench/results/*.json (or LANYARD_BENCH_RESULTS) and writes docs/performance.md:
+// the hand-written part from bench/performance-preamble.md (what is measured, the setups, how
+// to reproduce), then every figure, whether each target of issue #9 is met, and SVG charts in
+// docs/performance/ (latency percentiles by rate, throughput, CPU per 1000 requests, RSS).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import type { DataplaneResult } from './dataplane.ts';
+import { barChart } from './lib/charts.ts';
 import { RESULTS } from './lib/tools.ts';
 import type { MicroResult } from './micro.ts';
 import type { SpireResult } from './spire.ts';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const outAt = process.argv.indexOf('--out');
+const OUT = outAt >= 0 ? process.argv[outAt + 1]! : join(ROOT, 'docs', 'performance.md');
+const CHARTS = join(dirname(OUT), basename(OUT, '.md'));
+mkdirSync(CHARTS, { recursive: true });
+/** Writes one chart and returns its Markdown image line. */
+function chart(name: string, alt: string, svg: string): string {
+  writeFileSync(join(CHARTS, name), svg);
+  return `![${alt}](${relative(dirname(OUT), join(CHARTS, name))})`;
+}
 
 function read<T>(name: string): T | undefined {
   const file = join(RESULTS, `${name}.json`);
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
 }
+interface Run {
+  benchmark: string;
+  startedAt: string;
+  machine: Record<string, string>;
+  setup: Record<string, unknown>;
+}
 const dataplane = read<DataplaneResult>('dataplane');
 const spire = read<SpireResult>('spire');
 const micro = read<MicroResult>('micro');
+const caIssuance = read<
+  Run & {
+    inProcess: Record<string, number>;
+    grpc: { perSecond: number; latencyMs: { p50: number; p99: number }; calls: number };
+    rssBytes: { now: number; peak: number };
+  }
+>('ca-issuance');
+const policyRun = read<Run & { decisionP99Ratio: number; figures: Record<string, Record<string, unknown>> }>(
+  'policy',
+);
+const applyRun = read<
+  Run & {
+    results: {
+      clients: number;
+      deliveries: number;
+      latencyMs: Record<string, number>;
+      afterKubectlMs: { p50: number; p99: number };
+      controllerCpuPercent: number;
+      controllerPeakRssBytes: number;
+    }[];
+  }
+>('apply-to-enforce');
 type OpenEntries = DataplaneResult['open'];
 
 const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(3) : 'n/a');
@@ -25,22 +66,26 @@ const lines: string[] = [];
 const targets: { target: string; measured: string; met: boolean | undefined }[] = [];
 const date = new Date().toISOString().slice(0, 10);
 
-lines.push(`# Benchmark results, ${date}`, '');
-lines.push(
-  'Made by `npx tsx bench/report.ts` from bench/results/*.json; see docs/benchmarks.md for how to run.',
-  '',
+lines.push(readFileSync(join(ROOT, 'bench', 'performance-preamble.md'), 'utf8').trimEnd(), '');
+lines.push('## Results', '');
+lines.push(`Written by \`npx tsx bench/report.ts\` on ${date} from the runs below.`, '');
+const runs = [dataplane, spire, micro, caIssuance, policyRun, applyRun].filter(
+  (run): run is NonNullable<typeof run> => run !== undefined,
 );
-const anyRun = dataplane ?? spire ?? micro;
+const anyRun = runs[0];
 if (anyRun) {
   const m = anyRun.machine;
-  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Node.js ${m.node}.`);
-  for (const run of [dataplane, spire, micro]) {
+  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Node.js ${m.node}.`, '');
+  for (const run of runs) {
     if (!run) continue;
     const load = Number(String(run.machine.loadAverageAtStart).split(' ')[0]);
     const shared = load > Number(run.machine.cores);
+    const smoke = (run as { setup?: { smoke?: boolean } }).setup?.smoke;
     lines.push(
       `- ${run.benchmark}: started ${run.startedAt}, load average at start ${run.machine.loadAverageAtStart}` +
-        (shared ? ' — the machine was busy with other work: wall-clock latencies are disturbed.' : '.'),
+        (shared ? ' — the machine was busy with other work: wall-clock latencies are disturbed' : '') +
+        (smoke ? ' — a --smoke run: its figures mean nothing' : '') +
+        '.',
     );
   }
   lines.push('');
@@ -149,8 +194,52 @@ if (dataplane) {
     measured: `${n(throughput, 2)}× (${n(closed.lanyard!.load.requestsPerSecond)} vs ${n(closed.nginx!.load.requestsPerSecond)} rps)`,
     met: throughput >= 0.5,
   });
-  writeFileSync(join(RESULTS, 'latency.svg'), latencyChart(setup.rates, open));
-  lines.push('![latency percentiles by rate](latency.svg)', '');
+  lines.push(chart('latency.svg', 'latency percentiles by rate', latencyChart(setup.rates, open)), '');
+  const paths = ['direct', 'nginx', 'lanyard'];
+  lines.push(
+    chart(
+      'throughput.svg',
+      'closed-loop throughput',
+      barChart({
+        title: 'closed-loop throughput (requests/s)',
+        bars: paths.map((name) => ({ label: name, value: closed[name]!.load.requestsPerSecond })),
+      }),
+    ),
+    chart(
+      'cpu.svg',
+      'CPU seconds per 1000 requests per proxy',
+      barChart({
+        title: 'CPU s per 1000 requests, per proxy process (closed loop)',
+        bars: ['nginx', 'lanyard'].flatMap((name) =>
+          closed[name]!.costs.map((c) => ({ label: `${name} ${c.role}`, value: c.cpuSecondsPer1000 })),
+        ),
+        target: { value: 0.25, label: 'target 0.25' },
+      }),
+    ),
+    chart(
+      'rss.svg',
+      'RSS per proxy process, idle and peak under load',
+      barChart({
+        title: 'RSS MB per proxy process: idle / peak under load',
+        bars: ['nginx', 'lanyard'].flatMap((name) =>
+          idleRss[name]!.flatMap((p, i) => [
+            { label: `${name} ${p.role} idle`, value: p.rssBytes / 2 ** 20 },
+            {
+              label: `${name} ${p.role} load`,
+              value:
+                Math.max(
+                  ...open[name]!.map((e) => e.costs[i]!.peakRssBytes),
+                  closed[name]!.costs[i]!.peakRssBytes,
+                ) /
+                2 ** 20,
+            },
+          ]),
+        ),
+        target: { value: 60, label: 'idle target 60' },
+      }),
+    ),
+    '',
+  );
 }
 
 if (spire) {
@@ -195,17 +284,63 @@ if (micro) {
       `| decision, ${rules} rules | ${n(f.perSecond)} | ${n(f.micros.p50, 1)} | ${n(f.micros.p99, 1)} |`,
     );
   }
+  const tokenCached = (micro.jwt as { tokenCachedPerSecond?: number }).tokenCachedPerSecond;
+  const tokenCachedMicros = (micro.jwt as { tokenCachedMicros?: { p50: number; p99: number } })
+    .tokenCachedMicros;
+  if (tokenCached !== undefined && tokenCachedMicros)
+    lines.push(
+      `| JWT validation, token cached (a repeated token) | ${n(tokenCached)} | ${n(tokenCachedMicros.p50, 1)} | ${n(tokenCachedMicros.p99, 1)} |`,
+    );
   lines.push(`| path normalization | ${n(micro.paths.perSecond)} | | |`, '');
   lines.push(`Note: ${micro.jwt.note}.`, '');
+}
+
+if (caIssuance) {
+  const f = caIssuance.inProcess;
+  lines.push('## CA issuance (in process, and over gRPC)', '');
+  lines.push('| what | figure |', '| --- | --- |');
+  lines.push(`| X.509-SVIDs per second, in process, one core | ${n(f.x509PerSecond!)} |`);
+  lines.push(
+    `| raw crypto of one issuance (verify + sign + verify) per second | ${n(f.rawCryptoPerSecond!)} |`,
+  );
+  lines.push(`| ratio issuance / raw crypto (per CPU second) | ${n(f.ratioPerCpuSecond!, 2)} |`);
+  lines.push(`| JWT-SVIDs per second, in process | ${n(f.jwtPerSecond!)} |`);
+  lines.push(
+    `| gRPC issuance, ${String(caIssuance.setup.callers)} concurrent callers | ${n(caIssuance.grpc.perSecond)}/s, p50 ${n(caIssuance.grpc.latencyMs.p50, 1)} ms, p99 ${n(caIssuance.grpc.latencyMs.p99, 1)} ms |`,
+  );
+  lines.push(`| RSS, peak during the gRPC run | ${mb(caIssuance.rssBytes.peak)} MB |`, '');
+}
+
+if (policyRun) {
+  lines.push('## Policy compile, decisions and delivery', '');
+  lines.push('| what | figure |', '| --- | --- |');
+  for (const [name, f] of Object.entries(policyRun.figures))
+    lines.push(`| ${name} | \`${JSON.stringify(f)}\` |`);
+  lines.push(
+    `| decision p99, larger cluster / smaller cluster (flat is 1.0) | ${n(policyRun.decisionP99Ratio, 2)} |`,
+    '',
+  );
+}
+
+if (applyRun) {
+  lines.push('## Apply to enforce', '');
+  lines.push(
+    '| clients | deliveries | p50 ms | p99 ms | max ms | after kubectl exited p50 / p99 ms | controller CPU | controller RSS peak MB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const r of applyRun.results)
+    lines.push(
+      `| ${r.clients} | ${r.deliveries} | ${n(r.latencyMs.p50!)} | ${n(r.latencyMs.p99!)} | ${n(r.latencyMs.p100!)} | ${n(r.afterKubectlMs.p50)} / ${n(r.afterKubectlMs.p99)} | ${n(r.controllerCpuPercent)}% | ${mb(r.controllerPeakRssBytes)} |`,
+    );
+  lines.push('');
 }
 
 lines.push('## Targets (issue #9)', '', '| target | measured | |', '| --- | --- | --- |');
 for (const t of targets)
   lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'met' : 'missed'} |`);
 lines.push('');
-const file = join(RESULTS, `${date}.md`);
-writeFileSync(file, `${lines.join('\n')}\n`);
-console.log(`bench: wrote ${file}`);
+writeFileSync(OUT, `${lines.join('\n')}\n`);
+console.log(`bench: wrote ${OUT} and the charts in ${CHARTS}`);
 for (const t of targets) console.log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured}`);
 
 /** Latency percentiles (log scale) by rate for each path, one panel per percentile. */

@@ -1,5 +1,5 @@
 // Identity issuance, Lanyard's CA against a SPIRE server (not a test):
-//   npx tsx bench/spire.ts [--seconds N] [--callers N] [--quick]
+//   npx tsx bench/spire.ts [--seconds N] [--callers N] [--quick] [--smoke]
 // Builds spire-server from the Go module proxy (once, into ~/.cache/lanyard/bench), runs it with
 // its default plugins (sqlite datastore, in-memory keys, join_token node attestor) in a temp
 // dir, and runs Lanyard's CA gRPC server as a process too. Both servers are pinned to core 1;
@@ -23,16 +23,25 @@ import {
 import { loadSync } from '@grpc/proto-loader';
 import * as x509 from '@peculiar/x509';
 import { loadCaProto } from '../proto/load.ts';
-import { goModCache, goProgram, machine, percentile, pinSelf, sleep, writeResult } from './lib/tools.ts';
+import {
+  goModCache,
+  goProgram,
+  machine,
+  percentile,
+  pinSelf,
+  sleep,
+  SMOKE,
+  writeResult,
+} from './lib/tools.ts';
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
+const quick = args.includes('--quick') || SMOKE;
 const option = (name: string, fallback: number) => {
   const at = args.indexOf(name);
   return at >= 0 ? Number(args[at + 1]) : fallback;
 };
-const SECONDS = option('--seconds', quick ? 2 : 10);
-const CALLERS = option('--callers', quick ? 10 : 100);
+const SECONDS = option('--seconds', SMOKE ? 1 : quick ? 2 : 10);
+const CALLERS = option('--callers', SMOKE ? 4 : quick ? 10 : 100);
 const ROUNDS = quick ? 1 : 2;
 const SPIRE_VERSION = 'v1.13.3';
 const TRUST_DOMAIN = 'cluster.local';

@@ -6,6 +6,8 @@ import { caError } from './errors.ts';
 
 export const DEFAULT_JOIN_TOKEN_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 100_000;
+/** No sweep for expired tokens below this many pending ones. */
+const FIRST_SWEEP_AT = 1024;
 
 /**
  * Local mode: one-time join tokens, each bound to one identity and expiring. Only a hash of
@@ -13,6 +15,12 @@ const MAX_PENDING = 100_000;
  */
 export class JoinTokens implements Attestor {
   private readonly pending = new Map<string, { identity: WorkloadIdentity; expiresAt: number }>();
+  // Expired tokens are swept when the pending count reaches this mark, which then becomes twice
+  // what the sweep left: each sweep's work is paid for by the creations since the last one, so
+  // create() is O(1) amortized (sweeping on every create made n creations cost O(n^2)).
+  private sweepAt = FIRST_SWEEP_AT;
+  /** Entries the sweeps have looked at, in all: what keeps create() amortized O(1) (for tests). */
+  sweptEntries = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -23,7 +31,7 @@ export class JoinTokens implements Attestor {
   create(identity: WorkloadIdentity, ttlMs = DEFAULT_JOIN_TOKEN_TTL_MS): string {
     workloadSpiffeId(identity);
     if (!(ttlMs > 0)) throw new TypeError('ttlMs must be positive');
-    this.sweep();
+    if (this.pending.size >= this.sweepAt || this.pending.size >= MAX_PENDING) this.sweep();
     if (this.pending.size >= MAX_PENDING)
       throw caError('ERR_CA_RATE_LIMITED', 'too many pending join tokens');
     const token = randomBytes(32).toString('base64url');
@@ -43,9 +51,16 @@ export class JoinTokens implements Attestor {
     return entry.identity;
   }
 
+  /** Tokens created and neither used nor swept yet (expired ones included until the next sweep). */
+  get size(): number {
+    return this.pending.size;
+  }
+
   private sweep(): void {
     const now = this.clock.now();
+    this.sweptEntries += this.pending.size;
     for (const [key, entry] of this.pending) if (now >= entry.expiresAt) this.pending.delete(key);
+    this.sweepAt = Math.max(FIRST_SWEEP_AT, 2 * this.pending.size);
   }
 }
 

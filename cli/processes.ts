@@ -1,5 +1,6 @@
-// `lanyard controller` and `lanyard sidecar`: the long-running processes. Each logs JSON lines
-// with pino, stops cleanly on SIGINT/SIGTERM, and exits non-zero on a configuration error.
+// `lanyard controller`: the long-running control-plane process. It logs JSON lines with pino,
+// stops cleanly on SIGINT/SIGTERM, and exits non-zero on a configuration error. (`lanyard
+// sidecar` is in sidecar-process.ts, so that the sidecar never loads the controller.)
 import { pino } from 'pino';
 import { startControlPlane } from '../controller/control-plane.ts';
 import { loadControllerConfig, type MonitorConfig, type WebhookConfig } from '../controller/config.ts';
@@ -9,8 +10,6 @@ import type { MonitorSettings } from '../controller/monitor/host.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
-import { loadSidecarConfig } from '../sidecar/config.ts';
-import { startSidecar } from '../sidecar/sidecar.ts';
 import type { CliIo } from './run.ts';
 
 function untilSignal(close: () => Promise<void>): Promise<number> {
@@ -97,17 +96,4 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
     'control plane serving',
   );
   return untilSignal(() => plane.close());
-}
-
-export async function runSidecar(_args: string[], io: CliIo): Promise<number> {
-  let config;
-  try {
-    config = loadSidecarConfig();
-  } catch (error) {
-    return configError(error, io, 'sidecar');
-  }
-  const log = pino({ name: 'lanyard-sidecar' });
-  const sidecar = await startSidecar(config, { log });
-  log.info({ spiffeId: sidecar.spiffeId, ports: sidecar.ports }, 'sidecar serving');
-  return untilSignal(() => sidecar.close());
 }

@@ -39,7 +39,7 @@ const commands: Record<string, Command> = {
   },
   sidecar: {
     summary: 'Run the sidecar proxy (configured by LANYARD_* environment variables)',
-    run: async (args, io) => (await import('./processes.ts')).runSidecar(args, io),
+    run: async (args, io) => (await import('./sidecar-process.ts')).runSidecar(args, io),
   },
   inject: {
     summary: 'Add the Lanyard sidecar to the pods of Kubernetes manifests (offline)',

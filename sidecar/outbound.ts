@@ -6,14 +6,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:https';
 import type { Server } from 'node:net';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { verifyPeer } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX } from './headers.ts';
 import { createPlaintextFront, http1HeaderDeadline } from './http2-front.ts';
 import { createHttp2Outbound } from './http2-outbound.ts';
 import { listenOn } from './listen.ts';
-import type { TlsMaterial } from './listener.ts';
+import { secureContextOptions, type TlsMaterial } from './listener.ts';
 import { isOutOfMesh, type OutboundRoute, type OutOfMeshForwarder } from './out-of-mesh.ts';
 
 export interface Destination {
@@ -85,6 +85,9 @@ export interface OutboundProxy {
 
 export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
   let material = options.tls;
+  // One parsed context per SVID, shared by every destination's agent: a new connection then
+  // does not parse the key, chain and bundle again.
+  let context: SecureContext = createSecureContext(secureContextOptions(material));
   const agents = new Map<string, Agent>();
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
 
@@ -94,10 +97,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
       agent = new Agent({
         keepAlive: true,
         maxSockets: options.maxSocketsPerDestination ?? 64,
-        cert: material.certChainPem,
-        key: material.keyPem,
-        ca: material.bundlePem,
-        minVersion: 'TLSv1.2',
+        secureContext: context,
       });
       agents.set(destination.spiffeId, agent);
     }
@@ -184,6 +184,7 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     listen: (port, host = '127.0.0.1') => listenOn(server, port, host),
     rotate: (next) => {
       material = next;
+      context = createSecureContext(secureContextOptions(material));
       h2.rotate();
       // New agents carry the new SVID; the old ones finish their requests and are closed.
       const old = [...agents.values()];

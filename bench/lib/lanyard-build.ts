@@ -8,8 +8,17 @@ import { CACHE } from './tools.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-/** Returns the path of the compiled `cli/main.js` (`node <it> sidecar` runs a sidecar). */
+/**
+ * Returns the path of the compiled `cli/main.js` (`node <it> sidecar` runs a sidecar).
+ * LANYARD_BENCH_MAIN=<path of a compiled cli/main.js> runs that build instead, e.g. an earlier
+ * commit's from the cache, to compare before and after a change on the same machine.
+ */
 export function compiledLanyard(): string {
+  const given = process.env.LANYARD_BENCH_MAIN;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`LANYARD_BENCH_MAIN: no ${given}`);
+    return given;
+  }
   const commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
     cwd: ROOT,
     encoding: 'utf8',

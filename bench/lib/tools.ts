@@ -6,7 +6,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export const CACHE = join(homedir(), '.cache', 'lanyard', 'bench');
-export const RESULTS = new URL('../results/', import.meta.url).pathname;
+/** Where results go: bench/results, or LANYARD_BENCH_RESULTS (smoke runs write elsewhere). */
+export const RESULTS = process.env.LANYARD_BENCH_RESULTS ?? new URL('../results/', import.meta.url).pathname;
+/**
+ * `--smoke`: a run of seconds that only shows the benchmark still works end to end (CI runs it,
+ * test/integration/bench-smoke.test.ts). Its figures mean nothing.
+ */
+export const SMOKE = process.argv.includes('--smoke');
 
 /** The absolute path of `command` on PATH (or in /usr/sbin), or undefined. */
 export function which(command: string): string | undefined {

@@ -9,6 +9,18 @@ import { KeySet, parseJwks } from './keyset.ts';
 export interface KeySource {
   /** The key for this kid and algorithm; throws ERR_JWT_KEY_NOT_FOUND, ERR_JWT_ALG_NOT_ALLOWED or ERR_JWKS_UNAVAILABLE. */
   getKey(kid: string, alg: JwsAlgorithm): Promise<CryptoKey>;
+  /** As getKey, with the key set the key came from (so that a cache can tell when it is replaced). */
+  resolveKey(kid: string, alg: JwsAlgorithm): Promise<ResolvedKey>;
+  /**
+   * The key set that getKey would use now, without waiting: undefined when none is usable.
+   * Starts a background refresh when one is due, as getKey would.
+   */
+  peekKeys(): KeySet | undefined;
+}
+
+export interface ResolvedKey {
+  readonly cryptoKey: CryptoKey;
+  readonly keys: KeySet;
 }
 
 /** A fetched JWKS document and the cache lifetime its response asked for. */
@@ -55,6 +67,14 @@ export class StaticKeySource implements KeySource {
 
   getKey(kid: string, alg: JwsAlgorithm): Promise<CryptoKey> {
     return resolve(this.keys, kid, alg);
+  }
+
+  async resolveKey(kid: string, alg: JwsAlgorithm): Promise<ResolvedKey> {
+    return { cryptoKey: await resolve(this.keys, kid, alg), keys: this.keys };
+  }
+
+  peekKeys(): KeySet {
+    return this.keys;
   }
 }
 
@@ -104,9 +124,20 @@ export class RemoteKeySource implements KeySource {
   ) {}
 
   async getKey(kid: string, alg: JwsAlgorithm): Promise<CryptoKey> {
-    const keys = await this.currentKeys();
-    if (keys.lookup(kid, alg).status !== 'unknown-kid') return resolve(keys, kid, alg);
-    return resolve(await this.keysAfterUnknownKid(keys), kid, alg);
+    return (await this.resolveKey(kid, alg)).cryptoKey;
+  }
+
+  async resolveKey(kid: string, alg: JwsAlgorithm): Promise<ResolvedKey> {
+    let keys = await this.currentKeys();
+    if (keys.lookup(kid, alg).status === 'unknown-kid') keys = await this.keysAfterUnknownKid(keys);
+    return { cryptoKey: await resolve(keys, kid, alg), keys };
+  }
+
+  peekKeys(): KeySet | undefined {
+    const now = this.clock.now();
+    const cached = this.usable(now);
+    if (cached && now >= cached.freshUntil && this.mayAttempt(now)) this.refreshInBackground();
+    return cached?.keys;
   }
 
   private async currentKeys(): Promise<KeySet> {
@@ -196,6 +227,10 @@ export class RemoteKeySource implements KeySource {
         ? defaultMaxAgeMs
         : Math.min(maxMaxAgeMs, Math.max(minMaxAgeMs, response.maxAgeSeconds * 1000));
     const freshUntil = this.clock.now() + maxAgeMs;
-    return { keys: new KeySet(parsed.keys), freshUntil, usableUntil: freshUntil + maxStaleMs };
+    // An unchanged document keeps its KeySet: imported keys and verified tokens stay valid.
+    const fresh = new KeySet(parsed.keys);
+    const previous = this.cached?.keys;
+    const keys = previous?.fingerprint === fresh.fingerprint ? previous : fresh;
+    return { keys, freshUntil, usableUntil: freshUntil + maxStaleMs };
   }
 }

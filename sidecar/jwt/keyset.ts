@@ -83,8 +83,11 @@ export function parseJwks(document: unknown): { keys: VerificationKey[]; skipped
 export class KeySet {
   private readonly byKid = new Map<string, VerificationKey[]>();
   private readonly imported = new Map<VerificationKey, Map<JwsAlgorithm, Promise<CryptoKey>>>();
+  /** The keys' public members as text: two sets with the same fingerprint verify the same tokens. */
+  readonly fingerprint: string;
 
   constructor(keys: readonly VerificationKey[]) {
+    this.fingerprint = JSON.stringify(keys.map(({ kid, jwk, algorithms }) => [kid, jwk, algorithms]));
     for (const key of keys) {
       const list = this.byKid.get(key.kid) ?? [];
       list.push(key);

@@ -439,6 +439,115 @@ describe('JWKS', () => {
   });
 });
 
+describe('verified-token cache', () => {
+  // A hit returns the very object the first verification made; a full check makes a new one.
+  it('serves a repeated token from the cache until exp, then checks it in full', async () => {
+    const token = await signToken(es256, claims({ exp: nowSeconds() + 60 }));
+    const first = await validator.verify(token);
+    await expect(validator.verify(token)).resolves.toBe(first);
+    clock.advance(59_999 - (clock.now() % 1000));
+    await expect(validator.verify(token)).resolves.toBe(first);
+    clock.advance(1);
+    // At exp: no longer from the cache; the full check still allows the clock skew...
+    const checked = await validator.verify(token);
+    expect(checked).not.toBe(first);
+    expect(checked.claims).toEqual(first.claims);
+    // ...and past it refuses.
+    clock.advance(30_000);
+    await rejectsWith(token, 'ERR_JWT_EXPIRED');
+  });
+
+  it('keeps at most tokenCacheSize entries, least recently used first out', async () => {
+    const small = build([issuerA], { tokenCacheSize: 2 });
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => signToken(es256, claims({ sub }))));
+    const first = { a: await small.verify(a!), b: await small.verify(b!) };
+    await expect(small.verify(a!)).resolves.toBe(first.a); // a is now the most recent
+    const third = await small.verify(c!); // evicts b
+    await expect(small.verify(a!)).resolves.toBe(first.a);
+    await expect(small.verify(c!)).resolves.toBe(third);
+    const again = await small.verify(b!);
+    expect(again).not.toBe(first.b);
+    expect(again.subject).toBe('b');
+  });
+
+  it('tokenCacheSize 0 turns the cache off', async () => {
+    const off = build([issuerA], { tokenCacheSize: 0 });
+    const token = await signToken(es256, claims());
+    expect(await off.verify(token)).not.toBe(await off.verify(token));
+    expect(() => build([issuerA], { tokenCacheSize: -1 })).toThrow(/tokenCacheSize/);
+    expect(() => build([issuerA], { tokenCacheSize: 100_001 })).toThrow(/tokenCacheSize/);
+  });
+
+  it('a token verified under a key that was rotated away is checked again, and refused', async () => {
+    const fetcher = new FakeJwksFetcher();
+    const cached = createJwtValidator([issuerA], { clock, fetcher });
+    const token = await signToken(es256, claims({ exp: nowSeconds() + 3600 }));
+    const pending = cached.verify(token);
+    await expect.poll(() => fetcher.waiting).toBe(1);
+    fetcher.answer({ body: jwksOf(es256), maxAgeSeconds: 300 });
+    const first = await pending;
+
+    // A refresh that returns the same document keeps the entry.
+    clock.advance(301_000);
+    await expect(cached.verify(token)).resolves.toBe(first); // stale, revalidating
+    fetcher.answer({ body: jwksOf(es256), maxAgeSeconds: 300 });
+    await settled();
+    await expect(cached.verify(token)).resolves.toBe(first);
+
+    // A refresh that drops the key: the cached verification is not served any more.
+    clock.advance(301_000);
+    await expect(cached.verify(token)).resolves.toBe(first);
+    fetcher.answer({ body: jwksOf(rs256), maxAgeSeconds: 300 });
+    await settled();
+    await expect(cached.verify(token)).rejects.toMatchObject({ code: 'ERR_JWT_KEY_NOT_FOUND' });
+  });
+
+  it('a key set that is no longer usable (stale window over) is never bypassed by the cache', async () => {
+    const fetcher = new FakeJwksFetcher();
+    const cached = createJwtValidator([issuerA], { clock, fetcher });
+    const token = await signToken(es256, claims({ exp: nowSeconds() + 3 * 3600 }));
+    const pending = cached.verify(token);
+    await expect.poll(() => fetcher.waiting).toBe(1);
+    fetcher.answer({ body: jwksOf(es256), maxAgeSeconds: 300 });
+    await pending;
+    clock.advance(301_000 + 3600_000);
+    const late = cached.verify(token);
+    await expect.poll(() => fetcher.waiting).toBe(1);
+    fetcher.fail();
+    await expect(late).rejects.toMatchObject({ code: 'ERR_JWKS_UNAVAILABLE' });
+  });
+
+  it('a forged token (same header and payload, other signature) is never served from the cache', async () => {
+    const good = await signToken(es256, claims());
+    await validator.verify(good);
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    await rejectsWith(signRawEs256(attacker, `${header}.${payload}`), 'ERR_JWT_SIGNATURE');
+    const otherPayload = b64url(JSON.stringify(claims({ sub: 'admin' })));
+    await rejectsWith(`${header}.${otherPayload}.${signature}`, 'ERR_JWT_SIGNATURE');
+    await expect(validator.verify(good)).resolves.toMatchObject({ subject: 'alice' });
+  });
+
+  it('a token that failed a check is not remembered as valid', async () => {
+    const wrongAudience = await signToken(es256, claims({ aud: 'elsewhere' }));
+    await rejectsWith(wrongAudience, 'ERR_JWT_AUDIENCE');
+    await rejectsWith(wrongAudience, 'ERR_JWT_AUDIENCE');
+    const early = await signToken(es256, claims({ nbf: nowSeconds() + 120 }));
+    await rejectsWith(early, 'ERR_JWT_NOT_YET_VALID');
+    await rejectsWith(early, 'ERR_JWT_NOT_YET_VALID');
+    clock.advance(120_000);
+    await expect(validator.verify(early)).resolves.toMatchObject({ subject: 'alice' });
+  });
+
+  it('is not served before nbf less the skew if the clock steps back', async () => {
+    const token = await signToken(es256, claims({ nbf: nowSeconds() }));
+    const first = await validator.verify(token);
+    clock.set(clock.now() - 60_000);
+    await rejectsWith(token, 'ERR_JWT_NOT_YET_VALID');
+    clock.set(clock.now() + 60_000);
+    expect(await validator.verify(token)).not.toBe(first);
+  });
+});
+
 describe('configuration', () => {
   const invalid = (issuers: IssuerConfig[], options: JwtValidatorOptions = {}) =>
     expect(() => createJwtValidator(issuers, { clock, fetcher: new FakeJwksFetcher(), ...options })).toThrow(
