@@ -126,6 +126,11 @@ export async function runDev(args: string[], io: CliIo): Promise<number> {
         `identity provider: ${mesh.idp.issuer} (issuer; the sidecars fetch ${mesh.idp.jwksUri}), ` +
         `client ${mesh.idp.clientId}\n${formatDemoCredentials(mesh)}`,
     );
+    if (!values.once) {
+      // Started before any traffic: its counts begin when it does.
+      const dashboard = await mesh.controlPlane.startDashboard({ port: 0 });
+      io.out(`dashboard: ${dashboard.url} (login token for this run: ${dashboard.token})\n`);
+    }
 
     let failed = 0;
     let passed = 0;
