@@ -178,6 +178,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
           agent,
           timeout: options.appTimeoutMs ?? 60_000,
         });
+        upstream.setNoDelay(true); // no Nagle wait for the app's delayed ACK
         const path = outcome.target.split('?')[0]!;
         upstream.on('response', (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);

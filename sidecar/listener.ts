@@ -202,38 +202,43 @@ export function createInboundListener(options: ListenerOptions): InboundListener
   });
   tls.on('tlsClientError', (error) => options.onRefused?.(`TLS handshake failed: ${error.message}`));
 
-  const server = createNetServer({ pauseOnConnect: true }, (socket) => {
-    socket.setTimeout(handshakeTimeoutMs, () => socket.destroy());
-    socket.once('readable', () => {
-      const first = socket.read(1) as Buffer | null;
-      if (first === null) {
-        socket.destroy();
-        return;
-      }
-      // TLSSocket and the HTTP parser both take over bytes still buffered on the socket.
-      socket.unshift(first);
-      if (first[0] === TLS_HANDSHAKE) {
-        socket.setTimeout(0);
-        tls.emit('connection', socket);
-      } else if (options.mtlsMode() === 'PERMISSIVE') {
-        if (!h2) {
-          socket.setTimeout(0);
-          return serveHttp(socket);
+  const server = createNetServer(
+    // Without noDelay, Nagle's algorithm holds a response's last small TLS record until the
+    // peer's delayed ACK (~40 ms): every request on a kept-alive connection would stall.
+    { pauseOnConnect: true, noDelay: true },
+    (socket) => {
+      socket.setTimeout(handshakeTimeoutMs, () => socket.destroy());
+      socket.once('readable', () => {
+        const first = socket.read(1) as Buffer | null;
+        if (first === null) {
+          socket.destroy();
+          return;
         }
-        sniffPreface(socket, (protocol) => {
-          if (protocol === undefined) {
-            socket.destroy();
-          } else {
+        // TLSSocket and the HTTP parser both take over bytes still buffered on the socket.
+        socket.unshift(first);
+        if (first[0] === TLS_HANDSHAKE) {
+          socket.setTimeout(0);
+          tls.emit('connection', socket);
+        } else if (options.mtlsMode() === 'PERMISSIVE') {
+          if (!h2) {
             socket.setTimeout(0);
-            if (protocol === 'h2') serveHttp2(socket, undefined);
-            else serveHttp(socket);
+            return serveHttp(socket);
           }
-        });
-      } else {
-        refuse(socket, 'plaintext connection while mTLS is STRICT');
-      }
-    });
-  });
+          sniffPreface(socket, (protocol) => {
+            if (protocol === undefined) {
+              socket.destroy();
+            } else {
+              socket.setTimeout(0);
+              if (protocol === 'h2') serveHttp2(socket, undefined);
+              else serveHttp(socket);
+            }
+          });
+        } else {
+          refuse(socket, 'plaintext connection while mTLS is STRICT');
+        }
+      });
+    },
+  );
 
   return {
     server,

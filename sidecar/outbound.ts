@@ -143,6 +143,8 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
         return verdict.ok ? undefined : new Error(verdict.reason);
       },
     });
+    // Small TLS records must leave at once, not wait for the peer's delayed ACK (Nagle).
+    upstream.setNoDelay(true);
     upstream.on('response', (answer) => {
       const headers = { ...answer.headers };
       for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
