@@ -244,6 +244,8 @@ async function rows(id: string): Promise<string[]> {
   return page.locator(`#${id}-table tbody tr`).allInnerTexts();
 }
 
+// The burst runs first, so that the screenshot (taken while the token's block is active) shows
+// both anomalies.
 describe('attacks replayed through a real sidecar', () => {
   it('detects a burst of forged tokens from one address, records an Event and blocks nothing', async () => {
     const forger = await createTestKey('ES256', 'portal-key');
