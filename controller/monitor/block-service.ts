@@ -3,7 +3,7 @@
 // Bursts of changes are coalesced into one snapshot. A stream has at most one snapshot in
 // flight; a change while it is busy only marks it, and it gets the latest snapshot once the
 // write completes, so a slow reader never makes the control plane buffer a queue of them.
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import {
   status,
   type ServerWritableStream,
@@ -12,8 +12,6 @@ import {
 } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
-import { issuedByAny, verifyPeer } from '../../lib/peer.ts';
-import { workloadIdentityOf } from '../../lib/spiffe.ts';
 import {
   BLOCK_TYPE,
   loadBlocksProto,
@@ -22,6 +20,7 @@ import {
 } from '../../proto/load-blocks.ts';
 import type { BlockType as WireBlockType } from '../../proto/generated/lanyard/blocks/v1/BlockType.ts';
 import type { BlockSnapshot, BlockType } from './blocks.ts';
+import { workloadCaller } from './stream-caller.ts';
 import type { MonitorErrorCode } from './errors.ts';
 
 /** What the service reads: the block list (blocks.ts) or any store with the same two methods. */
@@ -156,7 +155,11 @@ export class BlockService {
       this.log.warn({ code: errorCode, grpcCode: code }, details);
       call.emit('error', { code, details });
     };
-    const caller = this.callerId(call);
+    const caller = workloadCaller(call, {
+      trustDomain: this.options.trustDomain,
+      signers: this.options.signers,
+      now: this.clock.now(),
+    });
     if (!caller) {
       return refuse(
         status.UNAUTHENTICATED,
@@ -174,14 +177,5 @@ export class BlockService {
     call.on('close', leave);
     call.on('error', leave);
     this.deliver(subscriber);
-  }
-
-  private callerId(call: Call): string | undefined {
-    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
-    if (!raw) return undefined;
-    const cert = new X509Certificate(raw);
-    if (!issuedByAny(cert, this.options.signers(), this.clock.now())) return undefined;
-    const verdict = verifyPeer(cert, { trustDomains: new Set([this.options.trustDomain]), role: 'client' });
-    return verdict.ok && workloadIdentityOf(verdict.id) ? verdict.id.toString() : undefined;
   }
 }

@@ -4,7 +4,7 @@
 // global count; a drain takes a few from each stream in turn and yields to the event loop
 // between rounds, so one sidecar's flood cannot starve the others or the control plane's
 // other work. What does not fit is dropped and counted.
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import {
   status,
   type ServerDuplexStream,
@@ -13,11 +13,10 @@ import {
 } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import { silentLogger, type Logger } from '../../lib/logger.ts';
-import { issuedByAny, verifyPeer } from '../../lib/peer.ts';
-import { workloadIdentityOf } from '../../lib/spiffe.ts';
 import { loadEventsProto, type BatchAckMessage, type EventBatchReceived } from '../../proto/load-events.ts';
 import type { MonitorErrorCode } from './errors.ts';
 import { DEFAULT_EVENT_LIMITS, validateBatch, type EventLimits, type MonitorEvent } from './event.ts';
+import { workloadCaller } from './stream-caller.ts';
 import type { MonitorMetrics } from './metrics.ts';
 
 export interface EventServiceOptions {
@@ -84,7 +83,11 @@ export class EventService {
       this.log.warn({ code: errorCode, grpcCode: code }, details);
       call.emit('error', { code, details });
     };
-    const reporter = this.callerId(call);
+    const reporter = workloadCaller(call, {
+      trustDomain: this.options.trustDomain,
+      signers: this.options.signers,
+      now: this.clock.now(),
+    });
     if (!reporter) {
       return refuse(
         status.UNAUTHENTICATED,
@@ -196,15 +199,5 @@ export class EventService {
     }
     this.draining = false;
     if (this.queued > 0) this.scheduleDrain();
-  }
-
-  private callerId(call: Call): string | undefined {
-    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
-    if (!raw) return undefined;
-    const cert = new X509Certificate(raw);
-    if (!issuedByAny(cert, this.options.signers(), this.clock.now())) return undefined;
-    const verdict = verifyPeer(cert, { trustDomains: new Set([this.options.trustDomain]), role: 'client' });
-    // Only workload identities (ns/<ns>/sa/<sa>) report events.
-    return verdict.ok && workloadIdentityOf(verdict.id) ? verdict.id.toString() : undefined;
   }
 }
