@@ -42,8 +42,13 @@ afterAll(async () => {
 });
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+// The session cookie among those set (a login also sets the long-lived device cookie).
 const cookieOf = (response: { headers: Record<string, unknown> }): string =>
-  String(response.headers['set-cookie']).split(';')[0]!;
+  [response.headers['set-cookie']]
+    .flat()
+    .map(String)
+    .find((cookie) => cookie.startsWith('lanyard_session='))!
+    .split(';')[0]!;
 const csrfOf = (body: string): string => /name="csrf" value="([^"]+)"/.exec(body)![1]!;
 const keyOf = (body: string): string => /<code>([A-Z2-7 ]+)<\/code>/.exec(body)![1]!.replace(/ /g, '');
 const codeFor = (secret: string, at = clock.now()): string => hotp(base32Decode(secret), totpStep(at));
