@@ -10,7 +10,7 @@ import { addClient, addUser, disableUser, listClients, listUsers, resetMfa } fro
 import { createIdp } from '../idp/app.ts';
 import { parseTrustedProxies } from '../idp/client-address.ts';
 import { defenceConfig, parseActions, type DefenceConfig } from '../idp/defences.ts';
-import { nullNotifier, WebhookNotifier } from '../idp/notify.ts';
+import { nullNotifier, readWebhookTokenFile, WebhookNotifier } from '../idp/notify.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
 import { LanyardError } from '../lib/errors.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
@@ -44,6 +44,8 @@ Serve options:
                        LANYARD_IDP_TRUSTED_PROXIES, comma-separated)
   --webhook-url <url>  POST security notices here as JSON: https, or http on loopback (or
                        LANYARD_IDP_WEBHOOK_URL)
+  --webhook-token-file <file>  send its token as "Authorization: Bearer" with each notice
+                       (or LANYARD_IDP_WEBHOOK_TOKEN_FILE), e.g. to the mesh monitor
   --geoip <file>...    mmdb files for geolocation (default: the packaged GeoLite2 city data);
                        --geoip off turns impossible travel and new-country notices off
   Responses (comma-separated: mfa, block, notify, or none):
@@ -88,6 +90,7 @@ const options = {
   help: { type: 'boolean', short: 'h' },
   'trusted-proxy': { type: 'string', multiple: true },
   'webhook-url': { type: 'string' },
+  'webhook-token-file': { type: 'string' },
   geoip: { type: 'string', multiple: true },
   'on-stuffing': { type: 'string' },
   'on-travel': { type: 'string' },
@@ -269,6 +272,7 @@ interface ServeValues {
   'require-mfa'?: boolean;
   'trusted-proxy'?: string[];
   'webhook-url'?: string;
+  'webhook-token-file'?: string;
   geoip?: string[];
 }
 
@@ -309,8 +313,11 @@ async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<num
   const geo = geoip.includes('off') ? undefined : openGeoDatabase(geoip);
   const registry = new Registry();
   const webhookUrl = values['webhook-url'] ?? process.env.LANYARD_IDP_WEBHOOK_URL;
+  const tokenFile = values['webhook-token-file'] ?? process.env.LANYARD_IDP_WEBHOOK_TOKEN_FILE;
+  if (tokenFile && !webhookUrl) throw new UsageError('--webhook-token-file needs --webhook-url');
+  const token = tokenFile ? readWebhookTokenFile(tokenFile) : undefined;
   const notifier = webhookUrl
-    ? new WebhookNotifier({ url: webhookUrl, registry, logger: log })
+    ? new WebhookNotifier({ url: webhookUrl, registry, logger: log, ...(token !== undefined && { token }) })
     : nullNotifier;
   const store = await openStore(values);
   const idp = await createIdp({
