@@ -6,11 +6,12 @@ import { parse as parseYaml } from 'yaml';
 import { Registry } from 'prom-client';
 import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
 import { addClient, addUser, disableUser, listClients, listUsers, resetMfa } from '../idp/admin.ts';
 import { createIdp } from '../idp/app.ts';
 import { parseTrustedProxies } from '../idp/client-address.ts';
 import { defenceConfig, parseActions, type DefenceConfig } from '../idp/defences.ts';
-import { nullNotifier, readWebhookTokenFile, WebhookNotifier } from '../idp/notify.ts';
+import { nullNotifier, readWebhookTokenFile, WebhookNotifier, type Notifier } from '../idp/notify.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
 import { LanyardError } from '../lib/errors.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
@@ -293,6 +294,21 @@ function exchangeConfig(file: string | undefined): TokenExchangeConfig | undefin
   return config as TokenExchangeConfig;
 }
 
+/** The webhook notifier of --webhook-url and --webhook-token-file (or their variables), or none. */
+export function notifierFromFlags(
+  values: Pick<ServeValues, 'webhook-url' | 'webhook-token-file'>,
+  env: NodeJS.ProcessEnv,
+  registry: Registry,
+  logger: Logger,
+): Notifier {
+  const url = values['webhook-url'] ?? env.LANYARD_IDP_WEBHOOK_URL;
+  const tokenFile = values['webhook-token-file'] ?? env.LANYARD_IDP_WEBHOOK_TOKEN_FILE;
+  if (tokenFile && !url) throw new UsageError('--webhook-token-file needs --webhook-url');
+  if (!url) return nullNotifier;
+  const token = tokenFile ? readWebhookTokenFile(tokenFile) : undefined;
+  return new WebhookNotifier({ url, registry, logger, ...(token !== undefined && { token }) });
+}
+
 async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<number> {
   const listen = values.listen ?? '127.0.0.1:9400';
   const colon = listen.lastIndexOf(':');
@@ -312,13 +328,7 @@ async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<num
   const geoip = values.geoip ?? [];
   const geo = geoip.includes('off') ? undefined : openGeoDatabase(geoip);
   const registry = new Registry();
-  const webhookUrl = values['webhook-url'] ?? process.env.LANYARD_IDP_WEBHOOK_URL;
-  const tokenFile = values['webhook-token-file'] ?? process.env.LANYARD_IDP_WEBHOOK_TOKEN_FILE;
-  if (tokenFile && !webhookUrl) throw new UsageError('--webhook-token-file needs --webhook-url');
-  const token = tokenFile ? readWebhookTokenFile(tokenFile) : undefined;
-  const notifier = webhookUrl
-    ? new WebhookNotifier({ url: webhookUrl, registry, logger: log, ...(token !== undefined && { token }) })
-    : nullNotifier;
+  const notifier = notifierFromFlags(values, process.env, registry, log);
   const store = await openStore(values);
   const idp = await createIdp({
     issuer: values.issuer ?? `${https ? 'https' : 'http'}://localhost:${port}`,

@@ -85,7 +85,15 @@ const BEARER_TOKEN = /^[\x21-\x7e]{1,512}$/;
 
 /** Reads a webhook bearer token from a file (a mounted Secret), without its trailing newline. */
 export function readWebhookTokenFile(path: string): string {
-  const text = statSync(path).size > 1024 ? '' : readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  let text: string;
+  try {
+    text = statSync(path).size > 1024 ? '' : readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new LanyardError<CoreErrorCode>(
+      'ERR_CONFIG_INVALID',
+      `cannot read the webhook token file ${path.slice(0, 256)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
   if (!BEARER_TOKEN.test(text)) {
     throw new LanyardError<CoreErrorCode>(
       'ERR_CONFIG_INVALID',
