@@ -52,6 +52,17 @@ export const goldenCases: readonly GoldenCase[] = [
     ],
   },
   { name: 'dashboard', values: ['--set', 'dashboard.enabled=true'] },
+  {
+    name: 'idp-notices',
+    values: [
+      '--set',
+      'monitor.idpNotices.tokenSecret=lanyard-idp-notices',
+      '--set',
+      'monitor.autoBlock.kinds={idp-impossible-travel}',
+      '--set',
+      'networkPolicy.enabled=true',
+    ],
+  },
 ];
 
 export function goldenPath(golden: GoldenCase): string {

@@ -6,11 +6,12 @@ import { parse as parseYaml } from 'yaml';
 import { Registry } from 'prom-client';
 import { systemClock } from '../lib/clock.ts';
 import { isLanyardError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
 import { addClient, addUser, disableUser, listClients, listUsers, resetMfa } from '../idp/admin.ts';
 import { createIdp } from '../idp/app.ts';
 import { parseTrustedProxies } from '../idp/client-address.ts';
 import { defenceConfig, parseActions, type DefenceConfig } from '../idp/defences.ts';
-import { nullNotifier, WebhookNotifier } from '../idp/notify.ts';
+import { nullNotifier, readWebhookTokenFile, WebhookNotifier, type Notifier } from '../idp/notify.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
 import { LanyardError } from '../lib/errors.ts';
 import { loadSecretKeyFile, parseSecretKey } from '../idp/secret-box.ts';
@@ -44,6 +45,8 @@ Serve options:
                        LANYARD_IDP_TRUSTED_PROXIES, comma-separated)
   --webhook-url <url>  POST security notices here as JSON: https, or http on loopback (or
                        LANYARD_IDP_WEBHOOK_URL)
+  --webhook-token-file <file>  send its token as "Authorization: Bearer" with each notice
+                       (or LANYARD_IDP_WEBHOOK_TOKEN_FILE), e.g. to the mesh monitor
   --geoip <file>...    mmdb files for geolocation (default: the packaged GeoLite2 city data);
                        --geoip off turns impossible travel and new-country notices off
   Responses (comma-separated: mfa, block, notify, or none):
@@ -88,6 +91,7 @@ const options = {
   help: { type: 'boolean', short: 'h' },
   'trusted-proxy': { type: 'string', multiple: true },
   'webhook-url': { type: 'string' },
+  'webhook-token-file': { type: 'string' },
   geoip: { type: 'string', multiple: true },
   'on-stuffing': { type: 'string' },
   'on-travel': { type: 'string' },
@@ -269,6 +273,7 @@ interface ServeValues {
   'require-mfa'?: boolean;
   'trusted-proxy'?: string[];
   'webhook-url'?: string;
+  'webhook-token-file'?: string;
   geoip?: string[];
 }
 
@@ -287,6 +292,21 @@ function exchangeConfig(file: string | undefined): TokenExchangeConfig | undefin
   if (typeof config?.trustDomain !== 'string' || !Array.isArray(config.allow))
     throw new UsageError(`${file}: trustDomain and allow are required`);
   return config as TokenExchangeConfig;
+}
+
+/** The webhook notifier of --webhook-url and --webhook-token-file (or their variables), or none. */
+export function notifierFromFlags(
+  values: Pick<ServeValues, 'webhook-url' | 'webhook-token-file'>,
+  env: NodeJS.ProcessEnv,
+  registry: Registry,
+  logger: Logger,
+): Notifier {
+  const url = values['webhook-url'] ?? env.LANYARD_IDP_WEBHOOK_URL;
+  const tokenFile = values['webhook-token-file'] ?? env.LANYARD_IDP_WEBHOOK_TOKEN_FILE;
+  if (tokenFile && !url) throw new UsageError('--webhook-token-file needs --webhook-url');
+  if (!url) return nullNotifier;
+  const token = tokenFile ? readWebhookTokenFile(tokenFile) : undefined;
+  return new WebhookNotifier({ url, registry, logger, ...(token !== undefined && { token }) });
 }
 
 async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<number> {
@@ -308,10 +328,7 @@ async function serve(values: ServeValues & DefenceFlags, io: CliIo): Promise<num
   const geoip = values.geoip ?? [];
   const geo = geoip.includes('off') ? undefined : openGeoDatabase(geoip);
   const registry = new Registry();
-  const webhookUrl = values['webhook-url'] ?? process.env.LANYARD_IDP_WEBHOOK_URL;
-  const notifier = webhookUrl
-    ? new WebhookNotifier({ url: webhookUrl, registry, logger: log })
-    : nullNotifier;
+  const notifier = notifierFromFlags(values, process.env, registry, log);
   const store = await openStore(values);
   const idp = await createIdp({
     issuer: values.issuer ?? `${https ? 'https' : 'http'}://localhost:${port}`,

@@ -7,6 +7,7 @@ import { loadControllerConfig, type MonitorConfig, type WebhookConfig } from '..
 import { readLoginTokenFile } from '../controller/dashboard/index.ts';
 import type { WebhookHostingOptions } from '../controller/inject/hosting.ts';
 import type { MonitorSettings } from '../controller/monitor/host.ts';
+import { readIdpNoticeTokenFile } from '../controller/monitor/idp-notice-route.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isLanyardError } from '../lib/errors.ts';
 import { openGeoDatabase } from '../lib/geo.ts';
@@ -47,17 +48,26 @@ function webhookHosting(webhook: WebhookConfig, trustDomain: string): WebhookHos
   };
 }
 
-/** The monitor's settings, with the geolocation database opened (its files checked now). */
-export function monitorSettings({ geoip, ...settings }: MonitorConfig): MonitorSettings {
+/**
+ * The monitor's settings, with the geolocation database opened (its files checked now) and the
+ * identity-provider notice token read from its file.
+ */
+export function monitorSettings({ geoip, idpNotices, ...config }: MonitorConfig): MonitorSettings {
+  const settings: MonitorSettings = {
+    ...config,
+    ...(idpNotices && { idpNotices: { token: readIdpNoticeTokenFile(idpNotices.tokenFile) } }),
+  };
   return geoip === 'off' ? settings : { ...settings, countries: openGeoDatabase(geoip) };
 }
 
 export async function runController(_args: string[], io: CliIo): Promise<number> {
   let config;
   let dashboardToken: string | undefined;
+  let monitor: MonitorSettings;
   try {
     config = loadControllerConfig();
     if (config.dashboard) dashboardToken = readLoginTokenFile(config.dashboard.tokenFile);
+    monitor = monitorSettings(config.monitor);
   } catch (error) {
     return configError(error, io, 'controller');
   }
@@ -79,7 +89,7 @@ export async function runController(_args: string[], io: CliIo): Promise<number>
       ...(config.webhook ? { webhook: webhookHosting(config.webhook, config.trustDomain) } : {}),
       evictPodsWithoutSidecar: config.evictPodsWithoutSidecar,
     },
-    monitor: monitorSettings(config.monitor),
+    monitor,
     log,
   });
   // Loopback only: operators reach it with `kubectl port-forward`, which RBAC authorizes.

@@ -164,6 +164,15 @@ describe('loadMonitorConfig: detectors, automatic blocks and the webhook', () =>
     [{ LANYARD_MONITOR_DENIAL_SPIKE_WINDOW: '10 minutes' }, /DENIAL_SPIKE_WINDOW.*"10 minutes"/],
     [{ LANYARD_MONITOR_AUTOBLOCK_KINDS: 'denial-spike,everything' }, /must list kinds among .*"everything"/],
     [{ LANYARD_MONITOR_AUTOBLOCK_KINDS: 'bad-tokens' }, /source address/],
+    [
+      { LANYARD_MONITOR_AUTOBLOCK_KINDS: 'idp-credential-stuffing' },
+      /idp-credential-stuffing.*source address/,
+    ],
+    [{ LANYARD_MONITOR_IDP_TOKEN_FILE: 'relative/token' }, /IDP_TOKEN_FILE must be an absolute file path/],
+    [
+      { LANYARD_MONITOR_IDP_TOKEN_FILE: '/etc/lanyard/idp/token', LANYARD_HTTP_PORT: '0' },
+      /IDP_TOKEN_FILE needs the HTTP port/,
+    ],
     [{ LANYARD_MONITOR_AUTOBLOCK_TTL: '0s' }, /AUTOBLOCK_TTL must be a duration from 1s to 168h/],
     [{ LANYARD_MONITOR_AUTOBLOCK_TTL: '169h' }, /AUTOBLOCK_TTL/],
     [{ LANYARD_MONITOR_WEBHOOK_URL: 'hooks.example' }, /absolute http\(s\) URL/],
@@ -192,6 +201,16 @@ describe('loadMonitorConfig: detectors, automatic blocks and the webhook', () =>
     ],
   ])('refuses %j at start with a message naming the variable', (env, message) => {
     expect(refusal({ ...base, ...env })).toMatch(message);
+  });
+
+  it('blocks users on idp-impossible-travel and receives IdP notices when a token file is named', () => {
+    const config = loadMonitorConfig({
+      LANYARD_MONITOR_AUTOBLOCK_KINDS: 'idp-impossible-travel',
+      LANYARD_MONITOR_IDP_TOKEN_FILE: '/etc/lanyard/idp/token',
+    });
+    expect(config.autoBlock?.kinds).toEqual(['idp-impossible-travel']);
+    expect(config.idpNotices).toEqual({ tokenFile: '/etc/lanyard/idp/token' });
+    expect(loadMonitorConfig({}).idpNotices).toBeUndefined();
   });
 
   it('geolocates with the packaged database by default, or with named files, or not at all', () => {

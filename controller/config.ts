@@ -45,6 +45,8 @@ export interface MonitorConfig {
    * (empty: the packaged GeoLite2 city data, lib/geo.ts).
    */
   geoip: 'off' | string[];
+  /** Set when LANYARD_MONITOR_IDP_TOKEN_FILE names the file of the IdP notice receiver's token. */
+  idpNotices?: { tokenFile: string };
 }
 
 /** Serving the monitoring dashboard (LANYARD_DASHBOARD_PORT other than 0), on loopback only. */
@@ -140,7 +142,14 @@ const DETECTOR_ENV = {
   tokenCountries: 'TOKEN_COUNTRIES',
   badTokens: 'BAD_TOKENS',
 } as const;
-const BLOCKING_KINDS: readonly DetectionKind[] = ['denial-spike', 'token-spread', 'token-countries'];
+const BLOCKING_KINDS: readonly DetectionKind[] = [
+  'denial-spike',
+  'token-spread',
+  'token-countries',
+  'idp-impossible-travel',
+];
+// Their subject is a source address, which sidecars do not block.
+const SOURCE_KINDS: readonly string[] = ['bad-tokens', 'idp-credential-stuffing'];
 const MAX_THRESHOLD = 100_000;
 const MAX_DETECTOR_WINDOW_MS = 24 * HOUR;
 const MAX_BLOCK_TTL_MS = 7 * 24 * HOUR;
@@ -176,9 +185,9 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv = process.env): Monitor
   const kindsText = (env.LANYARD_MONITOR_AUTOBLOCK_KINDS ?? '').trim();
   const kinds: DetectionKind[] = [];
   for (const item of kindsText === '' ? [] : kindsText.split(',').map((kind) => kind.trim())) {
-    if (item === 'bad-tokens') {
+    if (SOURCE_KINDS.includes(item)) {
       invalid(
-        'LANYARD_MONITOR_AUTOBLOCK_KINDS: bad-tokens detections name a source address, which sidecars do not block',
+        `LANYARD_MONITOR_AUTOBLOCK_KINDS: ${item} detections name a source address, which sidecars do not block`,
       );
     }
     if (!(BLOCKING_KINDS as readonly string[]).includes(item)) {
@@ -199,7 +208,18 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv = process.env): Monitor
     ...(kinds.length > 0 && { autoBlock: { kinds, ttlMs } }),
     ...loadMonitorWebhook(env),
     geoip: loadGeoip(env.LANYARD_MONITOR_GEOIP ?? ''),
+    ...loadIdpNotices(env),
   };
+}
+
+/** LANYARD_MONITOR_IDP_TOKEN_FILE: an absolute path; the file is read when the controller starts. */
+function loadIdpNotices(env: NodeJS.ProcessEnv): Pick<MonitorConfig, 'idpNotices'> {
+  const tokenFile = (env.LANYARD_MONITOR_IDP_TOKEN_FILE ?? '').trim();
+  if (tokenFile === '') return {};
+  if (!tokenFile.startsWith('/') || tokenFile.length > 1024 || /\p{Cc}/u.test(tokenFile)) {
+    invalid('LANYARD_MONITOR_IDP_TOKEN_FILE must be an absolute file path');
+  }
+  return { idpNotices: { tokenFile } };
 }
 
 /** LANYARD_MONITOR_GEOIP: `builtin` (or empty), `off`, or comma-separated absolute mmdb paths. */
@@ -325,19 +345,24 @@ export function loadControllerConfig(env: NodeJS.ProcessEnv = process.env): Cont
   const namespace = env.POD_NAMESPACE ?? env.LANYARD_NAMESPACE ?? 'lanyard-system';
   const webhook = loadWebhookConfig(env, namespace, grpcPort);
   const dashboard = loadDashboardConfig(env);
+  const httpPort = port(env, 'LANYARD_HTTP_PORT', 15014, true);
+  const monitor = loadMonitorConfig(env);
+  if (monitor.idpNotices && httpPort === 0) {
+    invalid('LANYARD_MONITOR_IDP_TOKEN_FILE needs the HTTP port (LANYARD_HTTP_PORT other than 0)');
+  }
   return {
     trustDomain: parseTrustDomain(env.LANYARD_TRUST_DOMAIN ?? 'cluster.local'),
     namespace,
     identity: env.POD_NAME ?? hostname(),
     ...(env.KUBECONFIG ? { kubeconfig: env.KUBECONFIG } : {}),
     grpcPort,
-    httpPort: port(env, 'LANYARD_HTTP_PORT', 15014, true),
+    httpPort,
     defaultAction,
     rootNamespace: env.LANYARD_ROOT_NAMESPACE ?? namespace,
     ...(webhook ? { webhook } : {}),
     evictPodsWithoutSidecar: flag(env, 'LANYARD_EVICT_PODS_WITHOUT_SIDECAR', false),
     ttl: loadTtlConfig(env),
-    monitor: loadMonitorConfig(env),
+    monitor,
     ...(dashboard && { dashboard }),
   };
 }

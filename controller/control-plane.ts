@@ -45,6 +45,7 @@ import {
   type PolicyView,
 } from './dashboard/index.ts';
 import { BlockService } from './monitor/block-service.ts';
+import { registerIdpNoticeRoute } from './monitor/idp-notice-route.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -146,6 +147,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const compile = resolveOptions({ ...options.compile, trustDomain });
   const registry = options.registry ?? new Registry();
   const source = options.source;
+  const { idpNotices, ...monitorSettings } = options.monitor ?? {};
+  if (idpNotices && options.httpPort === undefined) {
+    throw new TypeError('the identity-provider notice receiver needs the HTTP port');
+  }
   // In a cluster the control plane serves as its own ServiceAccount in its own namespace.
   const serverIdentity = {
     trustDomain,
@@ -302,7 +307,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registry,
     clock: systemClock,
     log,
-    ...options.monitor,
+    ...monitorSettings,
     ...(source.kind === 'kubernetes' && {
       kube: {
         kubeConfig: source.kubeConfig,
@@ -347,6 +352,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const reasons = readiness();
       return reply.status(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
     });
+    if (idpNotices) {
+      registerIdpNoticeRoute(http, {
+        ...idpNotices,
+        respond: (detection) => monitor.respond(detection),
+        registry,
+        clock: systemClock,
+        log,
+      });
+    }
     await http.listen({ port: options.httpPort, host });
     closers.push(() => http.close());
     httpAddress = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${(http.server.address() as AddressInfo).port}`;

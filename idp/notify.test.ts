@@ -86,6 +86,31 @@ describe('webhook notifier', () => {
     expect(await metric(registry, 'delivered')).toBe(1);
   });
 
+  it('sends its bearer token only when given one, and refuses a token that could split the header', async () => {
+    const hook = await receiver([200]);
+    const token = 'mesh-monitor-token-0123456789abcdef0123456789';
+    const withToken = new WebhookNotifier({
+      url: hook.url,
+      token,
+      registry: new Registry(),
+      logger: silentLogger,
+    });
+    withToken.notify(notice);
+    await withToken.close();
+    const without = new WebhookNotifier({ url: hook.url, registry: new Registry(), logger: silentLogger });
+    without.notify(notice);
+    await without.close();
+    const [first, second] = hook.bodies as { headers: Record<string, string> }[];
+    expect(first!.headers.authorization).toBe(`Bearer ${token}`);
+    expect(second!.headers.authorization).toBeUndefined();
+    for (const bad of ['', 'two words', 'line\r\nX-Injected: 1', 'x'.repeat(513)]) {
+      expect(
+        () =>
+          new WebhookNotifier({ url: hook.url, token: bad, registry: new Registry(), logger: silentLogger }),
+      ).toThrow(TypeError);
+    }
+  });
+
   it('gives up after its retries, and does not retry a 400', async () => {
     const failing = await receiver([500]);
     const registry = new Registry();

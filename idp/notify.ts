@@ -2,6 +2,7 @@
 // off the login path: a notice is queued and a single worker posts it, so a slow or dead
 // receiver never slows a login, and a full queue drops (and counts) rather than grows.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import { Backoff } from '../lib/backoff.ts';
@@ -38,6 +39,8 @@ export const nullNotifier: Notifier = Object.freeze({
 
 export interface WebhookOptions {
   url: string;
+  /** Sent as `Authorization: Bearer <token>` (e.g. to Lanyard's mesh monitor); never logged. */
+  token?: string;
   /** Per attempt. */
   timeoutMs?: number;
   /** Attempts after the first, for network errors, 408, 429 and 5xx. */
@@ -78,6 +81,28 @@ export function checkWebhookUrl(text: string): URL {
   return url;
 }
 
+const BEARER_TOKEN = /^[\x21-\x7e]{1,512}$/;
+
+/** Reads a webhook bearer token from a file (a mounted Secret), without its trailing newline. */
+export function readWebhookTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = statSync(path).size > 1024 ? '' : readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new LanyardError<CoreErrorCode>(
+      'ERR_CONFIG_INVALID',
+      `cannot read the webhook token file ${path.slice(0, 256)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+  if (!BEARER_TOKEN.test(text)) {
+    throw new LanyardError<CoreErrorCode>(
+      'ERR_CONFIG_INVALID',
+      'the webhook token must be 1 to 512 printable ASCII characters without spaces',
+    );
+  }
+  return text;
+}
+
 export class WebhookNotifier implements Notifier {
   private readonly url: URL;
   private readonly queue: SecurityNotice[] = [];
@@ -87,9 +112,17 @@ export class WebhookNotifier implements Notifier {
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly queueSize: number;
+  private readonly headers: Record<string, string>;
 
   constructor(private readonly options: WebhookOptions) {
+    // The URL rule (https, or http on loopback) is what keeps the token off the wire in clear.
     this.url = checkWebhookUrl(options.url);
+    if (options.token !== undefined && !BEARER_TOKEN.test(options.token))
+      throw new TypeError('webhook token must be 1 to 512 printable ASCII characters without spaces');
+    this.headers = {
+      'content-type': 'application/json',
+      ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
+    };
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.retries = options.retries ?? 3;
     this.queueSize = options.queueSize ?? 1_000;
@@ -145,7 +178,7 @@ export class WebhookNotifier implements Notifier {
       try {
         const response = await doFetch(this.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: this.headers,
           body,
           redirect: 'error',
           signal: AbortSignal.timeout(this.timeoutMs),

@@ -6,6 +6,8 @@ const WHAT: Record<DetectionKind, string> = {
   'token-spread': 'source addresses using one token',
   'token-countries': 'countries using one token',
   'bad-tokens': 'expired or forged tokens',
+  'idp-credential-stuffing': 'credential stuffing',
+  'idp-impossible-travel': 'impossible travel',
 };
 
 /** The Kubernetes Event reason of each kind (UpperCamelCase, as Events expect). */
@@ -14,15 +16,19 @@ export const EVENT_REASON: Record<DetectionKind, string> = {
   'token-spread': 'TokenSpread',
   'token-countries': 'TokenCountries',
   'bad-tokens': 'BadTokens',
+  'idp-credential-stuffing': 'IdpCredentialStuffing',
+  'idp-impossible-travel': 'IdpImpossibleTravel',
 };
 
 const MAX_MESSAGE = 1024;
 
 export function describeDetection(detection: Detection): string {
   const { kind, subject, count, threshold, windowMs, firstMs, lastMs } = detection;
-  const text =
-    `${count} ${WHAT[kind]} for ${subject.type} ${JSON.stringify(subject.value)} ` +
-    `from ${new Date(firstMs).toISOString()} to ${new Date(lastMs).toISOString()} ` +
-    `(threshold ${threshold} in ${Math.round(windowMs / 1000)}s)`;
+  const text = kind.startsWith('idp-')
+    ? `the identity provider reported ${WHAT[kind]} for ${subject.type} ${JSON.stringify(subject.value)} ` +
+      `at ${new Date(lastMs).toISOString()}`
+    : `${count} ${WHAT[kind]} for ${subject.type} ${JSON.stringify(subject.value)} ` +
+      `from ${new Date(firstMs).toISOString()} to ${new Date(lastMs).toISOString()} ` +
+      `(threshold ${threshold} in ${Math.round(windowMs / 1000)}s)`;
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text;
 }

@@ -6,7 +6,14 @@ import type { CountryResolver } from './country.ts';
 import type { MonitorEvent, TokenFailureKind } from './event.ts';
 import { DistinctCounter, SlidingCounter, type WindowCount } from './window.ts';
 
-export type DetectionKind = 'denial-spike' | 'token-spread' | 'token-countries' | 'bad-tokens';
+export type DetectionKind =
+  | 'denial-spike'
+  | 'token-spread'
+  | 'token-countries'
+  | 'bad-tokens'
+  // Reported by the identity provider (idp-notices.ts), not detected here.
+  | 'idp-credential-stuffing'
+  | 'idp-impossible-travel';
 export type SubjectType = 'principal' | 'user' | 'token' | 'source';
 
 export interface Detection {

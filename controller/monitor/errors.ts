@@ -20,6 +20,12 @@ export const MONITOR_ERRORS = Object.freeze({
   ERR_MONITOR_BLOCK_NOT_FOUND: 'No active block has that id.',
   ERR_MONITOR_WEBHOOK_FAILED:
     'A detection webhook notification failed after its retries (timeout, connection or non-2xx answer); it is dropped and counted.',
+  ERR_MONITOR_IDP_UNAUTHENTICATED:
+    'An identity-provider notice came without the configured bearer token, or with another; it is refused (401) and counted.',
+  ERR_MONITOR_IDP_NOTICE_INVALID:
+    'An identity-provider notice is malformed or out of bounds (field, kind, characters, address, country, time); it is refused (400) and counted.',
+  ERR_MONITOR_IDP_RATE_LIMITED:
+    'Identity-provider notices arrived faster than the receiver takes them; the notice is refused (429, the IdP retries) and counted.',
 });
 
 export type MonitorErrorCode = keyof typeof MONITOR_ERRORS;

@@ -10,7 +10,12 @@ import type { Logger } from '../../lib/logger.ts';
 import { KubeBlockStore } from './block-store.ts';
 import { BlockList } from './blocks.ts';
 import type { CountryResolver } from './country.ts';
-import { resolveDetectorConfig, type DetectionKind, type DetectorConfig } from './detectors.ts';
+import {
+  resolveDetectorConfig,
+  type Detection,
+  type DetectionKind,
+  type DetectorConfig,
+} from './detectors.ts';
 import type { MonitorEvent } from './event.ts';
 import { EventService } from './ingest.ts';
 import { LeaseEventSink } from './kube-events.ts';
@@ -42,8 +47,17 @@ export interface MonitorHostOptions {
   webhook?: WebhookOptions;
 }
 
-/** What an operator configures (controller/config.ts): detectors, automatic blocks, webhook. */
-export type MonitorSettings = Pick<MonitorHostOptions, 'detectors' | 'autoBlock' | 'webhook' | 'countries'>;
+/**
+ * What an operator configures (controller/config.ts): detectors, automatic blocks, webhook, and
+ * the receiver of identity-provider notices (served by the control plane's HTTP port).
+ */
+export type MonitorSettings = Pick<
+  MonitorHostOptions,
+  'detectors' | 'autoBlock' | 'webhook' | 'countries'
+> & {
+  /** Unset: no receiver. `token` is the bearer token the IdP sends: never log it. */
+  idpNotices?: { token: string; ratePerSecond?: number };
+};
 
 export interface MonitorHost {
   service: EventService;
@@ -51,6 +65,8 @@ export interface MonitorHost {
   /** Set in a cluster: the AuthBlock objects that `blocks` mirrors. */
   blockStore?: KubeBlockStore;
   responder: Responder;
+  /** Counts a detection made outside the detectors (an identity-provider notice) and responds. */
+  respond(detection: Detection): void;
   /** Called with every accepted event as the pipeline processes it. */
   onEvent(listener: (event: MonitorEvent) => void): () => void;
   close(): Promise<void>;
@@ -124,6 +140,10 @@ export function createMonitorHost(options: MonitorHostOptions): MonitorHost {
     blocks,
     ...(blockStore && { blockStore }),
     responder,
+    respond(detection) {
+      metrics.detection(detection.kind);
+      responder.respond(detection);
+    },
     onEvent: (listener) => pipeline.onEvent(listener),
     async close() {
       clearTimeout(expiry);
