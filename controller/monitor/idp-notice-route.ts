@@ -105,12 +105,10 @@ export function registerIdpNoticeRoute(app: FastifyInstance, options: IdpNoticeR
     scope.setErrorHandler((error: { statusCode?: number; code?: string }, _request, reply) => {
       if (error.statusCode === 413) {
         count('too_large');
-        return reply
-          .status(413)
-          .send({
-            error: 'ERR_MONITOR_IDP_NOTICE_INVALID',
-            message: `a notice is at most ${IDP_NOTICE_BODY_LIMIT} bytes`,
-          });
+        return reply.status(413).send({
+          error: 'ERR_MONITOR_IDP_NOTICE_INVALID',
+          message: `a notice is at most ${IDP_NOTICE_BODY_LIMIT} bytes`,
+        });
       }
       if (error.statusCode === 400 || error.statusCode === 415) {
         count('invalid');
