@@ -10,13 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { CallerAuthenticator } from '../ca/caller-auth.ts';
-import { CertificateAuthority } from '../ca/certificate-authority.ts';
-import { FileKeyStore } from '../ca/file-keystore.ts';
 import { startCaServer } from '../ca/grpc-server.ts';
 import { JoinTokens } from '../ca/join-tokens.ts';
-import { Keyring } from '../ca/keyring.ts';
-import { DEFAULT_TTL_POLICY } from '../ca/ttl.ts';
 import { systemClock } from '../lib/clock.ts';
+import { openBenchCa } from './lib/bench-ca.ts';
 import { createKeyAndCsr } from '../lib/csr.ts';
 import { loadCaProto } from '../proto/load.ts';
 import { machine, SMOKE, writeResult } from './lib/tools.ts';
@@ -56,24 +53,7 @@ const percentile = (values: number[], p: number) =>
 
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-'));
 try {
-  const keyring = await Keyring.open({
-    store: new FileKeyStore(join(dir, 'ca.json')),
-    trustDomain: 'cluster.local',
-    clock: systemClock,
-    rotation: {
-      prepareAtFraction: 0.5,
-      overlapMs: 86_400_000,
-      leafLifetimeMs: 86_400_000,
-      jwtKeyRotationMs: 86_400_000,
-      jwtLifetimeMs: 600_000,
-    },
-  });
-  const ca = new CertificateAuthority({
-    keyring,
-    clock: systemClock,
-    ttl: DEFAULT_TTL_POLICY,
-    jwtIssuer: 'https://ca.bench',
-  });
+  const { keyring, ca } = await openBenchCa(dir);
 
   // Distinct keys, as real workloads have: no cache can help.
   const csrs = await Promise.all(

@@ -6,35 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallerAuthenticator } from '../../ca/caller-auth.ts';
-import { CertificateAuthority } from '../../ca/certificate-authority.ts';
-import { FileKeyStore } from '../../ca/file-keystore.ts';
 import { startCaServer } from '../../ca/grpc-server.ts';
 import { JoinTokens } from '../../ca/join-tokens.ts';
-import { Keyring } from '../../ca/keyring.ts';
-import { DEFAULT_TTL_POLICY } from '../../ca/ttl.ts';
 import { systemClock } from '../../lib/clock.ts';
+import { openBenchCa } from './bench-ca.ts';
 
 const callers = Number(process.env.BENCH_CALLERS ?? 100);
 const tokensPerCaller = Number(process.env.BENCH_TOKENS_PER_CALLER ?? 200);
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-ca-'));
-const keyring = await Keyring.open({
-  store: new FileKeyStore(join(dir, 'ca.json')),
-  trustDomain: 'cluster.local',
-  clock: systemClock,
-  rotation: {
-    prepareAtFraction: 0.5,
-    overlapMs: 86_400_000,
-    leafLifetimeMs: 86_400_000,
-    jwtKeyRotationMs: 86_400_000,
-    jwtLifetimeMs: 600_000,
-  },
-});
-const ca = new CertificateAuthority({
-  keyring,
-  clock: systemClock,
-  ttl: DEFAULT_TTL_POLICY,
-  jwtIssuer: 'https://ca.bench',
-});
+const { keyring, ca } = await openBenchCa(dir);
 const joinTokens = new JoinTokens(systemClock);
 const server = await startCaServer({
   ca,
