@@ -1,42 +1,27 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../test/helpers/clock.ts';
+import { openTestIdp, type TestIdp } from '../test/helpers/idp.ts';
 import { ADMIN_PREFIX } from './admin-api.ts';
-import { createIdp, type Idp } from './app.ts';
+import type { Idp } from './app.ts';
 import { hashToken } from './refresh.ts';
-import { openSqliteStore } from './store/sqlite.ts';
 import type { SqlStore } from './store/sql-store.ts';
 import { base32Decode, hotp, totpStep } from './totp.ts';
 
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
-const dir = mkdtempSync(join(tmpdir(), 'lanyard-idp-admin-'));
 const clock = new FakeClock(Date.UTC(2026, 5, 1, 9, 0, 5));
 let store: SqlStore;
 let idp: Idp;
+let testIdp: TestIdp;
 
 beforeAll(async () => {
-  store = openSqliteStore(join(dir, 'idp.db'));
-  await store.migrate();
-  idp = await createIdp({
-    issuer: 'https://login.test.example',
-    store,
-    secretKey: randomBytes(32),
+  testIdp = await openTestIdp({
     clock,
-    logger: silentLogger,
-    registry: new Registry(),
     adminTokenSha256: createHash('sha256').update(ADMIN_TOKEN).digest('hex'),
   });
+  ({ store, idp } = testIdp);
 });
-afterAll(async () => {
-  await idp.server.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => testIdp.close());
 
 async function call(
   method: 'GET' | 'POST',

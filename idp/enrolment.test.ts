@@ -1,45 +1,27 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeJwt } from 'jose';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../test/helpers/clock.ts';
+import { openTestIdp, type TestIdp } from '../test/helpers/idp.ts';
 import { addClient, addUser } from './admin.ts';
-import { createIdp, type Idp } from './app.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import type { Idp } from './app.ts';
 import type { SqlStore } from './store/sql-store.ts';
 import { base32Decode, hotp, totpStep } from './totp.ts';
 
 const REDIRECT = 'https://app.test.example/callback';
-const dir = mkdtempSync(join(tmpdir(), 'lanyard-idp-enrol-'));
 const clock = new FakeClock(Date.UTC(2026, 5, 1, 9, 0, 5));
 let store: SqlStore;
 let idp: Idp;
+let testIdp: TestIdp;
 
 beforeAll(async () => {
-  store = openSqliteStore(join(dir, 'idp.db'));
-  await store.migrate();
-  idp = await createIdp({
-    issuer: 'https://login.test.example',
-    store,
-    secretKey: randomBytes(32),
-    clock,
-    logger: silentLogger,
-    registry: new Registry(),
-    delay: () => Promise.resolve(),
-  });
+  testIdp = await openTestIdp({ clock, delay: () => Promise.resolve() });
+  ({ store, idp } = testIdp);
   await addClient(store, clock, { id: 'web', name: 'Web', redirectUris: [REDIRECT], confidential: false });
   for (const username of ['pat', 'quinn', 'rene'])
     await addUser(store, clock, { username, password: `${username} password 1`, roles: [], groups: [] });
 });
-afterAll(async () => {
-  await idp.server.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => testIdp.close());
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 // The session cookie among those set (a login also sets the long-lived device cookie).
