@@ -1,23 +1,20 @@
 // The login defences through the real HTTP handlers: credential stuffing, impossible travel,
 // new-device notices, X-Forwarded-For handling, and the webhook (a real HTTP receiver).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backoff } from '../lib/backoff.ts';
 import { GeoResolver, type GeoLocation } from '../lib/geo.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../test/helpers/clock.ts';
+import { openTestIdp, type TestIdp } from '../test/helpers/idp.ts';
 import { addClient, addUser } from './admin.ts';
-import { createIdp, type Idp } from './app.ts';
+import type { Idp } from './app.ts';
 import { parseTrustedProxies } from './client-address.ts';
 import { defenceConfig } from './defences.ts';
 import { WebhookNotifier } from './notify.ts';
-import { openSqliteStore } from './store/sqlite.ts';
 import type { SqlStore } from './store/sql-store.ts';
 import { base32Decode, hotp, totpStep } from './totp.ts';
 
@@ -32,8 +29,8 @@ const PLACES: Record<string, GeoLocation> = {
   '90.0.0.1': { country: 'FR', latitude: 48.8566, longitude: 2.3522 },
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'lanyard-idp-defences-'));
 const clock = new FakeClock(Date.UTC(2026, 5, 1, 9, 0, 5));
+let testIdp: TestIdp;
 let store: SqlStore;
 let idp: Idp;
 let notifier: WebhookNotifier;
@@ -60,14 +57,9 @@ beforeAll(async () => {
     sleep: () => Promise.resolve(),
     backoff: () => new Backoff(1, 1, () => 0),
   });
-  store = openSqliteStore(join(dir, 'idp.db'));
-  await store.migrate();
-  idp = await createIdp({
+  testIdp = await openTestIdp({
     issuer: ISSUER,
-    store,
-    secretKey: randomBytes(32),
     clock,
-    logger: silentLogger,
     registry,
     delay: () => Promise.resolve(),
     geo: new GeoResolver((address) => PLACES[address]),
@@ -75,6 +67,7 @@ beforeAll(async () => {
     trustedProxies: parseTrustedProxies([PROXY]),
     defences: defenceConfig({ stuffing: { accounts: 5 } }),
   });
+  ({ store, idp } = testIdp);
   await addClient(store, clock, { id: 'web', name: 'Web', redirectUris: [REDIRECT], confidential: false });
   for (const name of ['bob', 'carol', 'dave', 'erin', 'alice']) {
     const password = `${name} password ${randomBytes(4).toString('hex')}`;
@@ -88,10 +81,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await notifier.close();
-  await idp.server.close();
-  await store.close();
+  await testIdp.close();
   await new Promise((resolve) => hook.close(resolve));
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const passwordOf = (name: string): string => secrets.find((s) => s.startsWith(`${name} `))!;

@@ -1,42 +1,32 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../lib/logger.ts';
 import { FakeClock } from '../test/helpers/clock.ts';
+import { openTestIdp, type TestIdp } from '../test/helpers/idp.ts';
 import { addClient, addUser } from './admin.ts';
-import { createIdp, type Idp } from './app.ts';
-import { openSqliteStore } from './store/sqlite.ts';
+import type { Idp } from './app.ts';
 import type { SqlStore } from './store/sql-store.ts';
 import { base32Decode, hotp, totpStep } from './totp.ts';
 
 const ISSUER = 'https://login.test.example';
 const REDIRECT = 'https://app.test.example/callback';
-const dir = mkdtempSync(join(tmpdir(), 'lanyard-idp-server-'));
 const clock = new FakeClock(Date.UTC(2026, 5, 1, 9, 0, 5));
 const delays: number[] = [];
+let testIdp: TestIdp;
 let store: SqlStore;
 let idp: Idp;
 let totpSecret: string;
 let confidentialSecret: string;
 
 beforeAll(async () => {
-  store = openSqliteStore(join(dir, 'idp.db'));
-  await store.migrate();
-  idp = await createIdp({
+  testIdp = await openTestIdp({
     issuer: ISSUER,
-    store,
-    secretKey: randomBytes(32),
     clock,
-    logger: silentLogger,
-    registry: new Registry(),
     delay: (ms) => {
       delays.push(ms);
       return Promise.resolve();
     },
   });
+  ({ store, idp } = testIdp);
   await addClient(store, clock, {
     id: 'web',
     name: 'Shop web',
@@ -63,11 +53,7 @@ beforeAll(async () => {
   await idp.mfa.confirmEnrolment(alice.id, currentCode());
   clock.advance(30_000);
 });
-afterAll(async () => {
-  await idp.server.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => testIdp.close());
 
 function currentCode(): string {
   return hotp(base32Decode(totpSecret), totpStep(clock.now()));
