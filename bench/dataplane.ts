@@ -1,6 +1,8 @@
 // Data-plane benchmark (not a test): npx tsx bench/dataplane.ts [--seconds N] [--quick] [--smoke]
+//   [--paths nginx,node,lanyard]
 // One run measures, on the same upstream app with the same load: (a) client → app directly,
-// (b) an nginx pair doing mTLS with Lanyard SVIDs, (c) a Lanyard sidecar pair (real
+// (b) an nginx pair doing mTLS with Lanyard SVIDs, (c) the smallest mTLS proxy pair made of
+// Node's own http/https modules (no policy), (d) a Lanyard sidecar pair (real
 // `lanyard sidecar` processes, compiled) validating a user JWT and evaluating a 50-rule
 // AuthPolicy on every request. Open-loop latency at fixed rates (vegeta), closed-loop
 // saturation (wrk), CPU per 1000 requests and RSS per proxy process from /proc.
@@ -17,6 +19,7 @@ import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { freePorts } from '../test/helpers/ports.ts';
 import { compiledLanyard } from './lib/lanyard-build.ts';
+import { nodeProxySource } from './lib/node-proxy.ts';
 import {
   childPids,
   cpuSeconds,
@@ -40,6 +43,15 @@ const RATES = quick ? [500] : [500, 1000, 2000];
 // --profile DIR: the sidecars write V8 CPU profiles there (bench/profile.ts summarizes them).
 const profileArg = args.indexOf('--profile');
 const PROFILE_DIR = profileArg >= 0 ? args[profileArg + 1] : undefined;
+// --paths: the comparators to measure (direct is always measured: added latency is over it).
+const PATH_NAMES = ['nginx', 'node', 'lanyard'] as const;
+const pathsArg = args.indexOf('--paths');
+const SELECTED = new Set<string>(
+  pathsArg >= 0 ? ['direct', ...args[pathsArg + 1]!.split(',')] : ['direct', ...PATH_NAMES],
+);
+for (const name of SELECTED)
+  if (name !== 'direct' && !(PATH_NAMES as readonly string[]).includes(name))
+    throw new Error(`--paths: unknown path ${name} (known: ${PATH_NAMES.join(', ')})`);
 const CONNECTIONS = 16;
 const RULES = 50;
 const LOAD_CORE = '0';
@@ -139,7 +151,9 @@ const [
   serverAdmin,
   clientIn,
   serverOut,
-] = await freePorts(9);
+  nodeClientPort,
+  nodeServerPort,
+] = await freePorts(11);
 const APP = `
 import { createServer } from 'node:http';
 const body = Buffer.alloc(1024, 'x');
@@ -340,9 +354,36 @@ const nginxWorkers = () => [...childPids(nginxClient.pid!), ...childPids(nginxSe
 if (nginxWorkers().length !== 2) throw new Error(`expected 2 nginx workers, found ${nginxWorkers().length}`);
 extraPids.push(...nginxWorkers());
 
+// --- The Node.js http pair: the same SVIDs, Node's own http/https modules, no policy. ----------
+const nodeServer = pinned(SERVER_CORE, process.execPath, [
+  '--input-type=module',
+  '-e',
+  nodeProxySource({
+    role: 'server',
+    port: nodeServerPort!,
+    upstreamPort: appPort!,
+    certFile: nginxServerSvid.cert,
+    keyFile: nginxServerSvid.key,
+    rootsFile,
+  }),
+]);
+const nodeClient = pinned(SERVER_CORE, process.execPath, [
+  '--input-type=module',
+  '-e',
+  nodeProxySource({
+    role: 'client',
+    port: nodeClientPort!,
+    upstreamPort: nodeServerPort!,
+    certFile: nginxClientSvid.cert,
+    keyFile: nginxClientSvid.key,
+    rootsFile,
+  }),
+]);
+await until('the Node.js http pair', async () => (await httpStatus(nodeClientPort!, PATH)) === 200);
+
 // --- The three paths, and the processes each one costs. --------------------------------------
 interface Path {
-  name: 'direct' | 'nginx' | 'lanyard';
+  name: 'direct' | (typeof PATH_NAMES)[number];
   port: number;
   host: string;
   proxies: () => { role: string; pid: number }[];
@@ -362,6 +403,15 @@ const paths: Path[] = [
     },
   },
   {
+    name: 'node',
+    port: nodeClientPort!,
+    host: 'server.bench',
+    proxies: () => [
+      { role: 'client', pid: nodeClient.pid! },
+      { role: 'server', pid: nodeServer.pid! },
+    ],
+  },
+  {
     name: 'lanyard',
     port: sidecarOut!,
     host: 'server.bench',
@@ -370,7 +420,7 @@ const paths: Path[] = [
       { role: 'server', pid: serverSidecar.pid! },
     ],
   },
-];
+].filter((path) => SELECTED.has(path.name)) as Path[];
 for (const path of paths) {
   const status = await new Promise<number>((resolve) => {
     const req = get(
@@ -568,11 +618,8 @@ const startedAt = new Date().toISOString();
 console.error(`bench: warming up (${paths.map((p) => p.name).join(', ')})`);
 for (const path of paths) await openLoop(path, 500, quick ? 1 : 3);
 
-const open: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }[]> = {
-  direct: [],
-  nginx: [],
-  lanyard: [],
-};
+const open: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }[]> =
+  Object.fromEntries(paths.map((path) => [path.name, []]));
 for (const rate of RATES) {
   for (const path of paths) {
     console.error(`bench: ${path.name} at ${rate} rps for ${SECONDS} s`);
@@ -618,6 +665,7 @@ const result = {
     },
     lanyard: `compiled sidecar processes (node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
     nginx: `${spawnSync(nginx, ['-v'], { encoding: 'utf8' }).stderr.trim()}, worker_processes 1 each, TLS 1.3, upstream keepalive`,
+    node: `node:http in, node:https out with a keep-alive Agent (client side); node:https with requestCert in, node:http keep-alive Agent out (server side); no policy, no logging (node ${process.version})`,
   },
   idleRss,
   open,
@@ -627,7 +675,7 @@ const file = writeResult('dataplane', result);
 console.log(`bench: wrote ${file}`);
 for (const rate of RATES) {
   const at = (name: string) => open[name]!.find((entry) => entry.load.rate === rate)!.load;
-  for (const name of ['nginx', 'lanyard']) {
+  for (const name of paths.map((path) => path.name).filter((name) => name !== 'direct')) {
     const added = (k: keyof OpenLoop['latencyMs']) =>
       (at(name).latencyMs[k] - at('direct').latencyMs[k]).toFixed(3);
     console.log(

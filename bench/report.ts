@@ -93,10 +93,14 @@ if (anyRun) {
 
 if (dataplane) {
   const { setup, open, closed, idleRss } = dataplane;
+  // The comparators this run measured, in a fixed order (older results have no Node.js pair).
+  const proxies = ['nginx', 'node', 'lanyard'].filter((name) => closed[name] !== undefined);
+  const allPaths = ['direct', ...proxies];
   lines.push('## Data plane', '');
   lines.push(
     `${setup.connections} keep-alive connections, ${setup.bodyBytes}-byte responses, ${setup.seconds} s per step. ` +
       `App: ${setup.app}. Lanyard: ${setup.lanyard}. nginx: ${setup.nginx}. ` +
+      (setup.node ? `Node.js http pair: ${setup.node}. ` : '') +
       `Open loop: ${setup.openLoopGenerator}; closed loop: ${setup.closedLoopGenerator}.`,
     '',
   );
@@ -108,7 +112,7 @@ if (dataplane) {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const rate of setup.rates) {
     const at = (name: string) => open[name]!.find((entry) => entry.load.rate === rate)!.load;
-    for (const name of ['direct', 'nginx', 'lanyard']) {
+    for (const name of allPaths) {
       const l = at(name).latencyMs;
       const d = at('direct').latencyMs;
       const added = (k: keyof typeof l) => (name === 'direct' ? '' : ms(l[k] - d[k]));
@@ -122,7 +126,7 @@ if (dataplane) {
     '| path | requests/s | p50 ms | p99 ms | non-2xx | CPU s per 1000 requests (client, server proxy) |',
   );
   lines.push('| --- | --- | --- | --- | --- | --- |');
-  for (const name of ['direct', 'nginx', 'lanyard']) {
+  for (const name of allPaths) {
     const c = closed[name]!;
     lines.push(
       `| ${name} | ${n(c.load.requestsPerSecond)} | ${ms(c.load.latencyMs.p50)} | ${ms(c.load.latencyMs.p99)} | ${c.load.non2xx} | ${c.costs.map((x) => n(x.cpuSecondsPer1000, 3)).join(', ')} |`,
@@ -132,7 +136,7 @@ if (dataplane) {
   lines.push('| rate | path | role | CPU s per 1000 requests | peak RSS MB |');
   lines.push('| --- | --- | --- | --- | --- |');
   for (const rate of setup.rates) {
-    for (const name of ['nginx', 'lanyard']) {
+    for (const name of proxies) {
       const entry = open[name]!.find((e) => e.load.rate === rate)!;
       for (const cost of entry.costs) {
         lines.push(
@@ -142,7 +146,7 @@ if (dataplane) {
     }
   }
   lines.push('', 'Idle RSS (MB), before any load:', '');
-  for (const name of ['nginx', 'lanyard']) {
+  for (const name of proxies) {
     lines.push(`- ${name}: ${idleRss[name]!.map((p) => `${p.role} ${mb(p.rssBytes)}`).join(', ')}`);
   }
   lines.push('');
@@ -195,14 +199,13 @@ if (dataplane) {
     met: throughput >= 0.5,
   });
   lines.push(chart('latency.svg', 'latency percentiles by rate', latencyChart(setup.rates, open)), '');
-  const paths = ['direct', 'nginx', 'lanyard'];
   lines.push(
     chart(
       'throughput.svg',
       'closed-loop throughput',
       barChart({
         title: 'closed-loop throughput (requests/s)',
-        bars: paths.map((name) => ({ label: name, value: closed[name]!.load.requestsPerSecond })),
+        bars: allPaths.map((name) => ({ label: name, value: closed[name]!.load.requestsPerSecond })),
       }),
     ),
     chart(
@@ -210,7 +213,7 @@ if (dataplane) {
       'CPU seconds per 1000 requests per proxy',
       barChart({
         title: 'CPU s per 1000 requests, per proxy process (closed loop)',
-        bars: ['nginx', 'lanyard'].flatMap((name) =>
+        bars: proxies.flatMap((name) =>
           closed[name]!.costs.map((c) => ({ label: `${name} ${c.role}`, value: c.cpuSecondsPer1000 })),
         ),
         target: { value: 0.25, label: 'target 0.25' },
@@ -221,7 +224,7 @@ if (dataplane) {
       'RSS per proxy process, idle and peak under load',
       barChart({
         title: 'RSS MB per proxy process: idle / peak under load',
-        bars: ['nginx', 'lanyard'].flatMap((name) =>
+        bars: proxies.flatMap((name) =>
           idleRss[name]!.flatMap((p, i) => [
             { label: `${name} ${p.role} idle`, value: p.rssBytes / 2 ** 20 },
             {
@@ -346,7 +349,7 @@ for (const t of targets) console.log(`${t.met ? 'met   ' : 'MISSED'} ${t.target}
 /** Latency percentiles (log scale) by rate for each path, one panel per percentile. */
 function latencyChart(rates: number[], open: OpenEntries): string {
   const keys = ['p50', 'p90', 'p99', 'p999'] as const;
-  const colors: Record<string, string> = { direct: '#888', nginx: '#2a7', lanyard: '#c33' };
+  const colors: Record<string, string> = { direct: '#888', nginx: '#2a7', node: '#37c', lanyard: '#c33' };
   const width = 220;
   const height = 200;
   const all = keys.flatMap((k) => Object.values(open).flatMap((e) => e.map((x) => x.load.latencyMs[k])));
@@ -367,9 +370,11 @@ function latencyChart(rates: number[], open: OpenEntries): string {
     );
     return `<g transform="translate(${p * width},20)"><text x="${width / 2}" y="10" font-size="11" text-anchor="middle">${k === 'p999' ? 'p99.9' : k} (ms, log)</text>${series.join('')}${labels.join('')}</g>`;
   });
-  const legend = Object.entries(colors).map(
-    ([name, color], i) => `<text x="${10 + i * 80}" y="14" font-size="11" fill="${color}">■ ${name}</text>`,
-  );
+  const legend = Object.entries(colors)
+    .filter(([name]) => open[name] !== undefined)
+    .map(
+      ([name, color], i) => `<text x="${10 + i * 80}" y="14" font-size="11" fill="${color}">■ ${name}</text>`,
+    );
   const ticks = [lo, (lo + hi) / 2, hi].map(
     (v) => `<text x="2" y="${20 + y(10 ** v)}" font-size="8">${(10 ** v).toFixed(2)}</text>`,
   );
