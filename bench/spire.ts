@@ -24,6 +24,7 @@ import { loadSync } from '@grpc/proto-loader';
 import * as x509 from '@peculiar/x509';
 import { loadCaProto } from '../proto/load.ts';
 import {
+  cpuSeconds,
   goModCache,
   goProgram,
   machine,
@@ -220,10 +221,14 @@ interface Figures {
   calls: number;
   errors: number;
   latencyMs: { p50: number; p99: number };
+  /** CPU time per completed call: of the server process, and of this client. Steadier than rates on a shared machine. */
+  cpuMicrosPerCall: { server: number; client: number };
 }
 
-/** CALLERS concurrent callers, each one call at a time, for SECONDS. */
-async function drive(call: Call): Promise<Figures> {
+/** CALLERS concurrent callers, each one call at a time, for SECONDS; `server` is the pid that answers. */
+async function drive(call: Call, server: number): Promise<Figures> {
+  const serverCpuStart = cpuSeconds(server);
+  const clientCpuStart = process.cpuUsage();
   const latencies: number[] = [];
   let errors = 0;
   let firstError: unknown;
@@ -246,6 +251,8 @@ async function drive(call: Call): Promise<Figures> {
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const serverCpu = cpuSeconds(server) - serverCpuStart;
+  const clientCpu = process.cpuUsage(clientCpuStart);
   if (firstError) console.error(`bench: first error: ${(firstError as Error).message}`);
   latencies.sort((a, b) => a - b);
   return {
@@ -253,6 +260,10 @@ async function drive(call: Call): Promise<Figures> {
     calls: latencies.length,
     errors,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+    cpuMicrosPerCall: {
+      server: (serverCpu * 1e6) / latencies.length,
+      client: (clientCpu.user + clientCpu.system) / latencies.length,
+    },
   };
 }
 
@@ -264,7 +275,9 @@ const rounds: Record<string, Figures[]> = Object.fromEntries(Object.keys(calls).
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, call] of Object.entries(calls)) {
     console.error(`bench: ${name}, ${CALLERS} callers, ${SECONDS} s (round ${round + 1}/${ROUNDS})`);
-    rounds[name]!.push(await drive(call));
+    rounds[name]!.push(
+      await drive(call, name.startsWith('lanyard') ? lanyardProcess.pid! : spireServer.child.pid!),
+    );
   }
 }
 /** The round with the median rate (of two: the better one, as noise only ever slows). */
@@ -273,6 +286,9 @@ const summary = Object.fromEntries(Object.entries(rounds).map(([name, figures]) 
 const ratio = (kind: 'x509' | 'jwt') => ({
   throughput: summary[`lanyard ${kind}`]!.perSecond / summary[`spire ${kind}`]!.perSecond,
   p99: summary[`lanyard ${kind}`]!.latencyMs.p99 / summary[`spire ${kind}`]!.latencyMs.p99,
+  // Below 1: Lanyard's server spends less CPU per SVID than SPIRE's.
+  serverCpuPerCall:
+    summary[`lanyard ${kind}`]!.cpuMicrosPerCall.server / summary[`spire ${kind}`]!.cpuMicrosPerCall.server,
 });
 
 export type SpireResult = typeof result;
@@ -306,13 +322,13 @@ const file = writeResult('spire', result);
 console.log(`bench: wrote ${file}`);
 for (const [name, figures] of Object.entries(summary)) {
   console.log(
-    `${name.padEnd(13)} ${figures.perSecond.toFixed(0)}/s p50 ${figures.latencyMs.p50.toFixed(1)} ms p99 ${figures.latencyMs.p99.toFixed(1)} ms errors ${figures.errors}`,
+    `${name.padEnd(13)} ${figures.perSecond.toFixed(0)}/s p50 ${figures.latencyMs.p50.toFixed(1)} ms p99 ${figures.latencyMs.p99.toFixed(1)} ms errors ${figures.errors}; CPU per call: server ${figures.cpuMicrosPerCall.server.toFixed(0)} µs, client ${figures.cpuMicrosPerCall.client.toFixed(0)} µs`,
   );
 }
 for (const kind of ['x509', 'jwt'] as const) {
   const r = ratio(kind);
   console.log(
-    `${kind}: Lanyard/SPIRE throughput ${r.throughput.toFixed(2)}, p99 ${r.p99.toFixed(2)} (target: throughput ≥ 1)`,
+    `${kind}: Lanyard/SPIRE throughput ${r.throughput.toFixed(2)}, p99 ${r.p99.toFixed(2)}, server CPU per call ${r.serverCpuPerCall.toFixed(2)} (target: throughput ≥ 1)`,
   );
 }
 lanyardClient.close();

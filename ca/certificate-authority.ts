@@ -41,7 +41,7 @@ export class CertificateAuthority {
     });
     return {
       spiffeId: leaf.spiffeId,
-      chain: [leaf.der, ...signer.material.chainPems.map(pemToDer)],
+      chain: [leaf.der, ...signer.chainDer],
       bundle: keyring.bundle(),
       expiresAt: leaf.notAfter,
     };
