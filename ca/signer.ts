@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { AuthorityMaterial } from './authority.ts';
-import { bytesOf, children, contentOf, oidToString, readElement } from './der.ts';
+import { bytesOf, children, contentOf, oidToString, readElement } from '../lib/der.ts';
 import { caError } from './errors.ts';
 import { probeSigner } from './issue.ts';
 import { constantExtensions, SIGNATURE_ALGORITHMS, type LeafTemplate } from './leaf-template.ts';
