@@ -165,12 +165,12 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     ) {
       const stop = metrics?.latency.startTimer({ kind: 'jwt' });
       caller(call)
-        .then(async (identity) => {
+        .then((identity) => {
           if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
             throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
           }
           const ttlSeconds = call.request.ttlSeconds;
-          const minted = await ca.mintJwtSvid({
+          const minted = ca.mintJwtSvid({
             identity,
             audience: call.request.audience,
             ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
