@@ -41,20 +41,20 @@ export class CertificateAuthority {
     });
     return {
       spiffeId: leaf.spiffeId,
-      chain: [leaf.der, ...signer.material.chainPems.map(pemToDer)],
+      chain: [leaf.der, ...signer.chainDer],
       bundle: keyring.bundle(),
       expiresAt: leaf.notAfter,
     };
   }
 
-  async mintJwtSvid(request: {
-    identity: WorkloadIdentity;
-    audience: readonly string[];
-    ttlMs?: number;
-  }): Promise<{ token: string; spiffeId: string; expiresAt: number }> {
+  mintJwtSvid(request: { identity: WorkloadIdentity; audience: readonly string[]; ttlMs?: number }): {
+    token: string;
+    spiffeId: string;
+    expiresAt: number;
+  } {
     const spiffeId = workloadSpiffeId(request.identity).toString();
     const [current] = this.options.keyring.jwtKeys;
-    const minted = await mintJwtSvid(
+    const minted = mintJwtSvid(
       current!,
       { issuer: this.options.jwtIssuer, maxTtlMs: this.options.jwtMaxTtlMs ?? DEFAULT_JWT_TTL_MS },
       {

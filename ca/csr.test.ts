@@ -1,6 +1,6 @@
 import { createPublicKey, ECDH, generateKeyPairSync, getCurves, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { oid, sequence, tlv, TAG } from './der.ts';
+import { oid, sequence, tlv, TAG } from '../lib/der.ts';
 import { parseCsr, verifyCsrSignature } from './csr.ts';
 import { makeCsr, p256Csr } from '../test/helpers/csr.ts';
 

@@ -1,5 +1,14 @@
 import { verify, type VerifyJsonWebKeyInput, type VerifyPublicKeyInput } from 'node:crypto';
-import { bytesOf, children, contentOf, oid, oidToString, readElement, TAG, type Element } from './der.ts';
+import {
+  bytesOf,
+  children,
+  contentOf,
+  oid,
+  oidToString,
+  readElement,
+  TAG,
+  type Element,
+} from '../lib/der.ts';
 import { caError } from './errors.ts';
 
 /**

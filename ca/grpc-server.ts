@@ -64,14 +64,26 @@ export interface CaServer {
   close(): Promise<void>;
 }
 
-function bundleMessage(trustDomain: string, bundle: Bundle): TrustBundle {
-  return { trustDomain, roots: bundle.rootPems.map(pemToDer), sequence: bundle.sequence };
+/**
+ * The trust bundle as sent with every SVID and on the bundle stream, decoded once per version
+ * of the bundle (the keyring replaces its roots array whenever the roots change).
+ */
+function bundleMessages(trustDomain: string): (bundle: Bundle) => TrustBundle {
+  let last: { rootPems: readonly string[]; message: TrustBundle } | undefined;
+  return (bundle) => {
+    if (last?.rootPems !== bundle.rootPems || last.message.sequence !== bundle.sequence) {
+      const message = { trustDomain, roots: bundle.rootPems.map(pemToDer), sequence: bundle.sequence };
+      last = { rootPems: bundle.rootPems, message };
+    }
+    return last.message;
+  };
 }
 
 /** Serves lanyard.ca.v1.CertificateService over TLS; see proto/ca.proto for authentication. */
 export async function startCaServer(options: CaServerOptions): Promise<CaServer> {
   const logger = options.logger ?? silentLogger;
   const { ca, auth, metrics, trustDomain } = options;
+  const bundleMessage = bundleMessages(trustDomain);
   const limiter = new RateLimiter(options.ratePerSecond ?? 500, () => options.clock.now());
   const attestations = options.attestationsPerSecond ?? 20;
   const attestationLimiter = new RateLimiter(attestations, () => options.clock.now(), 2 * attestations);
@@ -139,7 +151,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
           callback(null, {
             spiffeId: issued.spiffeId,
             certChain: [...issued.chain],
-            bundle: bundleMessage(trustDomain, issued.bundle),
+            bundle: bundleMessage(issued.bundle),
             expiresAtUnixMs: issued.expiresAt,
           });
         })
@@ -153,12 +165,12 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     ) {
       const stop = metrics?.latency.startTimer({ kind: 'jwt' });
       caller(call)
-        .then(async (identity) => {
+        .then((identity) => {
           if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
             throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
           }
           const ttlSeconds = call.request.ttlSeconds;
-          const minted = await ca.mintJwtSvid({
+          const minted = ca.mintJwtSvid({
             identity,
             audience: call.request.audience,
             ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
@@ -178,8 +190,8 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       caller(call)
         .then(() => {
           if (call.cancelled) return;
-          call.write(bundleMessage(trustDomain, ca.bundle()));
-          const unsubscribe = ca.onBundleChange((bundle) => call.write(bundleMessage(trustDomain, bundle)));
+          call.write(bundleMessage(ca.bundle()));
+          const unsubscribe = ca.onBundleChange((bundle) => call.write(bundleMessage(bundle)));
           call.once('cancelled', unsubscribe);
           call.once('close', unsubscribe);
           call.once('error', unsubscribe);
@@ -193,6 +205,8 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     'grpc.max_receive_message_length': options.maxMessageBytes ?? 64 * 1024,
     // Keep long-lived bundle streams alive through idle NATs and proxies.
     'grpc.keepalive_time_ms': 60_000,
+    // Channelz keeps per-call counters and traces that nothing here reads.
+    'grpc.enable_channelz': 0,
   });
   server.addService(loadCaProto().CertificateService.service, handlers);
   for (const service of options.services ?? []) server.addService(service.definition, service.implementation);

@@ -5,7 +5,7 @@ import { webcrypto } from 'node:crypto';
 import { parseCsr } from './csr.ts';
 import { issueLeaf, probeSigner } from './issue.ts';
 import { constantExtensions, type LeafTemplate } from './leaf-template.ts';
-import { sequence, TAG, tlv } from './der.ts';
+import { sequence, TAG, tlv } from '../lib/der.ts';
 import type { Signer } from './signer.ts';
 import { DEFAULT_TTL_POLICY, ttlPolicy } from './ttl.ts';
 import type { AuthorityMaterial } from './authority.ts';

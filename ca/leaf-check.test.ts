@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { oid, sequence, TAG, tlv } from './der.ts';
+import { oid, sequence, TAG, tlv } from '../lib/der.ts';
 import { checkLeaf } from './leaf-check.ts';
 import { certificate, constantExtensions, leafTbs, type LeafFields } from './leaf-template.ts';
 import type { Signer } from './signer.ts';

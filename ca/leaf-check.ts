@@ -5,7 +5,7 @@
 // on OpenSSL 3.0 costs more than the three signature operations of an issuance together; the
 // signer's probe (issue.ts, probeSigner) keeps the native parser in the loop once per signer.
 import { verify } from 'node:crypto';
-import { bytesOf, children, contentOf, readElement, TAG, type Element } from './der.ts';
+import { bytesOf, children, contentOf, readElement, TAG, type Element } from '../lib/der.ts';
 import { caError } from './errors.ts';
 import type { LeafFields } from './leaf-template.ts';
 import type { Signer } from './signer.ts';

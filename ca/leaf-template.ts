@@ -1,6 +1,6 @@
 // The X.509-SVID leaf as a fixed DER template: the constant parts are encoded once per signing
 // CA, and only serial, validity, key and SPIFFE ID are filled per request.
-import { headerSize, oid, sequence, TAG, time, tlv, writeHeader } from './der.ts';
+import { headerSize, oid, sequence, TAG, time, tlv, writeHeader } from '../lib/der.ts';
 
 /** The parts of a leaf that depend only on the CA that signs it. */
 export interface LeafTemplate {

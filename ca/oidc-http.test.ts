@@ -54,7 +54,7 @@ describe('OIDC discovery and JWKS', () => {
     const app = buildOidcHttp({ ca });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const { token } = await ca.mintJwtSvid({
+      const { token } = ca.mintJwtSvid({
         identity: { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' },
         audience: ['billing'],
       });

@@ -5,7 +5,7 @@
 // take it for a workload identity, and only serverAuth, so it cannot act as an mTLS client.
 import { randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { oid, sequence, TAG, time, tlv } from './der.ts';
+import { oid, sequence, TAG, time, tlv } from '../lib/der.ts';
 import { caError } from './errors.ts';
 import { certificate } from './leaf-template.ts';
 import type { Signer } from './signer.ts';

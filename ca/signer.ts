@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { AuthorityMaterial } from './authority.ts';
-import { bytesOf, children, contentOf, oidToString, readElement } from './der.ts';
+import { bytesOf, children, contentOf, oidToString, readElement } from '../lib/der.ts';
 import { caError } from './errors.ts';
 import { probeSigner } from './issue.ts';
 import { constantExtensions, SIGNATURE_ALGORITHMS, type LeafTemplate } from './leaf-template.ts';
@@ -15,6 +15,8 @@ export interface Signer {
   readonly publicKey: KeyObject;
   readonly template: LeafTemplate;
   readonly constantExtensions: Buffer;
+  /** `material.chainPems` as DER, sent after every leaf. */
+  readonly chainDer: readonly Buffer[];
   /** The signer's (or root's, if earlier) expiry: no leaf may outlive it. */
   readonly notAfter: number;
 }
@@ -83,6 +85,7 @@ export function loadSigner(material: AuthorityMaterial): Signer {
     publicKey: cert.publicKey,
     template,
     constantExtensions: constantExtensions(template),
+    chainDer: material.chainPems.map((pem) => new X509Certificate(pem).raw),
     notAfter,
   };
   probeSigner(signer);

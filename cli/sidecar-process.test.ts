@@ -28,12 +28,13 @@ function modulesLoadedBy(entry: string): string[] {
 
 describe('lanyard sidecar process', () => {
   // Each module loaded stays in memory for the pod's life: the sidecar must not pull in the
-  // controller or the Kubernetes client (that cost some 60 MB of RSS per pod).
-  it('loads neither the controller nor the Kubernetes client', () => {
+  // controller or the Kubernetes client (that cost some 60 MB of RSS per pod), nor an X.509
+  // library for its CSR (@peculiar/x509 with reflect-metadata, about 18 MB).
+  it('loads neither the controller, the Kubernetes client nor an X.509 library', () => {
     const loaded = modulesLoadedBy('cli/sidecar-process.ts');
     expect(loaded.some((url) => url.endsWith('/sidecar/sidecar.ts'))).toBe(true);
     const forbidden = loaded.filter((url) =>
-      /\/(controller|kube|idp)\/|@kubernetes\/client-node|\/fastify\//.test(url),
+      /\/(controller|kube|idp)\/|@kubernetes\/client-node|\/fastify\/|@peculiar\/|reflect-metadata/.test(url),
     );
     expect(forbidden).toEqual([]);
   }, 180_000);

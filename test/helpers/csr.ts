@@ -1,6 +1,6 @@
 // Hand-built PKCS#10 CSRs for CA tests: any node:crypto key, even ones no CSR library would take.
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { oid, sequence, TAG, tlv } from '../../ca/der.ts';
+import { oid, sequence, TAG, tlv } from '../../lib/der.ts';
 
 const SIGNATURE_OIDS = {
   ec: { sha256: '1.2.840.10045.4.3.2', sha384: '1.2.840.10045.4.3.3' },

@@ -1,4 +1,5 @@
-// A minimal DER encoder and reader: just what the leaf template and the CSR parser need.
+// A minimal DER encoder and reader: just what the CA's leaf template and CSR parser, and the
+// workload's CSR, need.
 // A generic ASN.1 library costs more per certificate than the signature itself.
 
 export const TAG = Object.freeze({
@@ -52,17 +53,24 @@ export function tlv(tag: number, ...content: Buffer[]): Buffer {
 
 export const sequence = (...items: Buffer[]): Buffer => tlv(TAG.SEQUENCE, ...items);
 
-/** An OID from its dotted form. */
-export function oid(dotted: string): Buffer {
-  const arcs = dotted.split('.').map(Number);
-  const bytes: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const groups = [arc & 0x7f];
-    for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128)) {
-      groups.unshift((rest & 0x7f) | 0x80);
-    }
-    bytes.push(...groups);
+/** Appends `value` in base 128, high bit set on all but the last byte (X.690 8.19.2). */
+function pushBase128(bytes: number[], value: number): void {
+  const groups = [value % 128];
+  for (let rest = Math.floor(value / 128); rest > 0; rest = Math.floor(rest / 128)) {
+    groups.unshift((rest % 128) | 0x80);
   }
+  bytes.push(...groups);
+}
+
+/** An OID from its dotted form; TypeError for anything that is not one. */
+export function oid(dotted: string): Buffer {
+  if (!/^[0-2](\.(0|[1-9]\d{0,14}))+$/.test(dotted)) throw new TypeError(`not an OID: ${dotted}`);
+  const arcs = dotted.split('.').map(Number);
+  if (arcs[0]! < 2 && arcs[1]! >= 40) throw new TypeError(`not an OID: ${dotted}`);
+  const bytes: number[] = [];
+  // The first two arcs share one subidentifier, which may itself take several bytes (2.999).
+  pushBase128(bytes, arcs[0]! * 40 + arcs[1]!);
+  for (const arc of arcs.slice(2)) pushBase128(bytes, arc);
   return tlv(TAG.OID, Buffer.from(bytes));
 }
 
@@ -132,19 +140,22 @@ export const bytesOf = (buffer: Buffer, element: Element): Buffer =>
 export const contentOf = (buffer: Buffer, element: Element): Buffer =>
   buffer.subarray(element.contentStart, element.end);
 
-/** Decodes OID content bytes to dotted form. */
+/** Decodes OID content bytes to dotted form; RangeError if they are not minimal and complete. */
 export function oidToString(content: Buffer): string {
   if (content.length === 0) throw new RangeError('DER: empty OID');
-  const first = content[0]!;
-  const arcs = [Math.min(2, Math.floor(first / 40)), first - Math.min(2, Math.floor(first / 40)) * 40];
+  const values: number[] = [];
   let value = 0;
-  for (let i = 1; i < content.length; i++) {
+  for (let i = 0; i < content.length; i++) {
     const byte = content[i]!;
+    if (value === 0 && byte === 0x80) throw new RangeError('DER: non-minimal OID arc');
     value = value * 128 + (byte & 0x7f);
     if ((byte & 0x80) === 0) {
-      arcs.push(value);
+      values.push(value);
       value = 0;
     }
   }
-  return arcs.join('.');
+  if ((content[content.length - 1]! & 0x80) !== 0) throw new RangeError('DER: truncated OID');
+  const first = values[0]!;
+  const top = Math.min(2, Math.floor(first / 40));
+  return [top, first - top * 40, ...values.slice(1)].join('.');
 }
