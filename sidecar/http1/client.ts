@@ -135,7 +135,7 @@ export class Http1Pool {
         return connection.start(next, true);
       }
       this.idle.push(connection);
-      connection.socket.setTimeout(this.options.idleTimeoutMs, () => connection.socket.destroy());
+      connection.socket.setTimeout(this.options.idleTimeoutMs);
       return;
     }
     connection.socket.destroy();
@@ -208,6 +208,11 @@ class UpstreamConnection {
     socket.on('error', (error) => (this.lastError = error)); // 'close' follows
     socket.on('end', () => this.response?.body.ended());
     socket.once('close', () => this.closed());
+    // One listener for both timeouts: silence in an exchange (504), or idle in the pool.
+    socket.on('timeout', () => {
+      this.timedOut = this.attempt !== undefined;
+      socket.destroy();
+    });
   }
 
   start(attempt: Attempt, reused: boolean): void {
@@ -217,10 +222,7 @@ class UpstreamConnection {
     this.received = false;
     this.requestDone = false;
     this.response = undefined;
-    this.socket.setTimeout(this.pool.options.exchangeTimeoutMs, () => {
-      this.timedOut = true;
-      this.socket.destroy();
-    });
+    this.socket.setTimeout(this.pool.options.exchangeTimeoutMs);
     const { request } = attempt;
     const source = request.body;
     const framing: BodyFraming =
