@@ -1,8 +1,9 @@
 // Connects the inbound listener to the decision pipeline and the app: a request the pipeline
 // allows goes to the app on localhost with the rewritten target and trusted headers; any
 // other gets the pipeline's status. Every request ends in exactly one DecisionRecord.
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { fromRawHeaders, HOP_BY_HOP_HEADERS, type HeaderList } from './headers.ts';
+import { connect } from 'node:net';
+import { Http1Pool, type Http1Exchange } from './http1/index.ts';
+import { relayInformational, relayResponse, withoutHopByHop } from './http1/relay.ts';
 import type { InboundOutcome, InboundPipeline } from './inbound.ts';
 import type { PeerVerdict } from '../lib/peer.ts';
 import type { BlockKind } from './block-set.ts';
@@ -39,21 +40,11 @@ export interface AppForwarderOptions {
   appPort: number;
   appHost?: string;
   onDecision: (record: DecisionRecord) => void;
-  /** Bound on the app's answer. Default 60 s. */
+  /** Bound on the app's silence during an exchange (504 before its answer). Default 60 s. */
   appTimeoutMs?: number;
+  /** Connections kept to the app. Default 256. */
+  maxAppConnections?: number;
   now?: () => number;
-}
-
-function toOutgoing(headers: HeaderList): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [rawName, value] of headers) {
-    const name = rawName.toLowerCase();
-    if (HOP_BY_HOP_HEADERS.has(name)) continue;
-    const existing = out[name];
-    if (existing === undefined) out[name] = value;
-    else out[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
-  }
-  return out;
 }
 
 /** A Host or :authority value as the pipeline matches it: lowercase, no port, no final dot. */
@@ -130,21 +121,29 @@ export function internalErrorRecord(
 }
 
 export function createAppForwarder(options: AppForwarderOptions) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const now = options.now ?? (() => performance.now());
   const appHost = options.appHost ?? '127.0.0.1';
+  const pool = new Http1Pool({
+    connect: () => connect({ host: appHost, port: options.appPort, noDelay: true }),
+    maxConnections: options.maxAppConnections ?? 256,
+    exchangeTimeoutMs: options.appTimeoutMs ?? 60_000,
+    // Below the keep-alive timeout of most app servers (Node's is 5 s): the sidecar lets an
+    // idle connection go before the app closes it under a request.
+    idleTimeoutMs: 4_000,
+  });
 
-  const handle = (req: IncomingMessage, res: ServerResponse, peer: PeerVerdict | undefined): void => {
+  const handle = (exchange: Http1Exchange, peer: PeerVerdict | undefined): void => {
     const started = now();
+    const { request } = exchange;
     const peerId = peer?.ok ? peer.id.toString() : undefined;
-    const source = req.socket.remoteAddress;
+    const source = exchange.socket.remoteAddress;
     void options.pipeline
       .decide({
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        host: hostOnly(req.headers.host),
+        method: request.method,
+        url: request.target,
+        host: hostOnly(request.host),
         port: options.appPort,
-        headers: fromRawHeaders(req.rawHeaders),
+        headers: request.headers,
         peer: peerId,
       })
       .then((outcome) => {
@@ -152,7 +151,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
           options.onDecision(
             decisionRecord({
               peer: peerId,
-              method: req.method ?? 'GET',
+              method: request.method,
               outcome,
               status,
               reason,
@@ -163,51 +162,46 @@ export function createAppForwarder(options: AppForwarderOptions) {
           );
 
         if (outcome.kind === 'reject') {
-          req.resume();
-          res.writeHead(outcome.status, { ...outcome.headers, 'content-type': 'text/plain; charset=utf-8' });
-          res.end(`${outcome.message}\n`);
-          record(outcome.status, outcome.reason, refusedPath(req.url));
+          exchange.respond(outcome.status, Object.entries(outcome.headers), `${outcome.message}\n`);
+          record(outcome.status, outcome.reason, refusedPath(request.target));
           return;
         }
-        const upstream = request({
-          host: appHost,
-          port: options.appPort,
-          method: req.method,
-          path: outcome.target,
-          headers: toOutgoing(outcome.headers),
-          agent,
-          timeout: options.appTimeoutMs ?? 60_000,
-        });
-        upstream.setNoDelay(true); // no Nagle wait for the app's delayed ACK
         const path = outcome.target.split('?')[0]!;
-        upstream.on('response', (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-          record(answer.statusCode ?? 502, outcome.decision.reason, path);
-        });
-        upstream.on('timeout', () => upstream.destroy(new Error('app timed out')));
-        upstream.on('error', () => {
-          if (!res.headersSent) {
-            res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
-            res.end('app unavailable\n');
-            record(502, 'APP_UNAVAILABLE', path);
-          } else {
-            res.destroy();
-          }
-        });
-        req.pipe(upstream);
+        const headers = withoutHopByHop(outcome.headers);
+        const upstream = pool.request(
+          {
+            method: request.method,
+            target: outcome.target,
+            // An HTTP/1.0 client may send no Host; the app gets one either way.
+            headers:
+              request.host === undefined ? [...headers, ['host', `${appHost}:${options.appPort}`]] : headers,
+            body: request.framing.kind === 'none' ? undefined : exchange.body,
+          },
+          {
+            informational: (head) => relayInformational(exchange, head),
+            response: (response) => {
+              relayResponse(exchange, response);
+              record(response.head.status, outcome.decision.reason, path);
+            },
+            error: (error) => {
+              if (exchange.headSent) return exchange.destroy();
+              const timedOut = error.failure === 'timeout';
+              exchange.respond(timedOut ? 504 : 502, [], timedOut ? 'app timed out\n' : 'app unavailable\n');
+              record(timedOut ? 504 : 502, timedOut ? 'APP_TIMEOUT' : 'APP_UNAVAILABLE', path);
+            },
+          },
+        );
+        exchange.onAbort(() => upstream.abort());
       })
       .catch(() => {
         // The pipeline fails closed: an unexpected error is a 500, never a forwarded request.
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('internal error\n');
-        }
+        if (!exchange.headSent) exchange.respond(500, [], 'internal error\n');
+        else exchange.destroy();
         options.onDecision(
-          internalErrorRecord(peerId, req.method ?? 'GET', req.url, now() - started, source),
+          internalErrorRecord(peerId, request.method, request.target, now() - started, source),
         );
       });
   };
 
-  return { handle, close: () => agent.destroy() };
+  return { handle, close: () => pool.close() };
 }

@@ -1,8 +1,7 @@
 // What a plaintext connection speaks (HTTP/2 with prior knowledge, RFC 9113 §3.3, or HTTP/1.x),
-// told from its first bytes, and the header deadlines that cut off a connection that never
-// sends a complete request head, for both protocols. Servers here never listen themselves
-// (connections are handed to them), so Node's own header timeouts never run.
-import type { Server as HttpServer } from 'node:http';
+// told from its first bytes, and the HTTP/2 header deadline that cuts off a session that never
+// sends a complete request head (the HTTP/1.1 engine has its own). Servers here never listen
+// themselves (connections are handed to them), so Node's own header timeouts never run.
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 
@@ -45,29 +44,7 @@ export function sniffPreface(socket: Socket, done: (protocol: Protocol | undefin
 }
 
 /**
- * Arms a per-connection deadline for the next HTTP/1.x request head on `server`: the returned
- * function arms it for a new connection; it is cleared when a request's headers are in and
- * re-armed when its response has been sent.
- */
-export function http1HeaderDeadline(server: HttpServer, timeoutMs: number): (socket: Socket) => void {
-  const timers = new WeakMap<Socket, NodeJS.Timeout>();
-  const arm = (socket: Socket) => {
-    clearTimeout(timers.get(socket));
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    timer.unref();
-    timers.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
-  };
-  server.on('request', (request, response) => {
-    const socket = request.socket;
-    clearTimeout(timers.get(socket));
-    response.once('finish', () => arm(socket));
-  });
-  return arm;
-}
-
-/**
- * The HTTP/2 form of the same deadline: a session must complete a request's HEADERS within
+ * The HTTP/2 header deadline: a session must complete a request's HEADERS within
  * timeoutMs of opening, and again whenever its last open stream closes; otherwise it is
  * destroyed. A header block that never completes never opens a stream, so it cannot hold a
  * connection open.
@@ -93,7 +70,8 @@ export function guardSessionHeaders(session: ServerHttp2Session, timeoutMs: numb
 }
 
 export interface PlaintextFrontOptions {
-  http1: HttpServer;
+  /** Serves an HTTP/1.x connection (the sidecar's engine, which bounds its request heads). */
+  http1: (socket: Socket) => void;
   http2: Http2Server;
   /** A client must show which protocol it speaks within this. */
   sniffTimeoutMs: number;
@@ -117,7 +95,8 @@ export function createPlaintextFront(options: PlaintextFrontOptions): PlaintextF
         socket.destroy();
       } else {
         socket.setTimeout(0);
-        (protocol === 'h2' ? options.http2 : options.http1).emit('connection', socket);
+        if (protocol === 'h2') options.http2.emit('connection', socket);
+        else options.http1(socket);
       }
     });
   });

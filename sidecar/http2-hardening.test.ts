@@ -415,7 +415,7 @@ describe('inbound HTTP/2 shutdown', { timeout: 60_000 }, () => {
       tls: { certChainPem: orders.certPem, keyPem: orders.keyPem, bundlePem: ca.certPem },
       trustDomains: () => new Set(['cluster.local']),
       mtlsMode: () => 'STRICT',
-      handle: (_req, res) => res.end(),
+      handle: (exchange) => exchange.respond(200, [], ''),
       handleStream: (stream) => {
         arrived();
         void released.then(() => {

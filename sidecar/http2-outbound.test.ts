@@ -47,7 +47,7 @@ async function mesh(options: { expectedId?: string; inboundIdleMs?: number } = {
     tls: material(orders),
     trustDomains: () => new Set(['cluster.local']),
     mtlsMode: () => 'STRICT',
-    handle: (_req, res) => res.end('http1'),
+    handle: (exchange) => exchange.respond(200, [], 'http1'),
     handleStream: (stream, headers, _raw, peer) => {
       const id = peer?.ok ? peer.id.toString() : '';
       peers.push(id);

@@ -43,7 +43,7 @@ async function start(): Promise<number> {
     tls: material(server),
     trustDomains: () => new Set(['cluster.local']),
     mtlsMode: () => mode,
-    handle: (_req, res, peer) => res.end(peer?.ok ? peer.id.toString() : 'plaintext'),
+    handle: (exchange, peer) => exchange.respond(200, [], peer?.ok ? peer.id.toString() : 'plaintext'),
     onRefused: (reason) => refused.push(reason),
   });
   return listener.listen(0, '127.0.0.1');
@@ -146,7 +146,7 @@ describe('inbound listener shutdown', () => {
       tls: material(server),
       trustDomains: () => new Set(['cluster.local']),
       mtlsMode: () => 'STRICT',
-      handle: (_req, res) => void released.then(() => res.end('finished')),
+      handle: (exchange) => void released.then(() => exchange.respond(200, [], 'finished')),
     });
     const port = await slow.listen(0, '127.0.0.1');
     const inFlight = getTls(port, asClient());

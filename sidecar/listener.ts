@@ -3,7 +3,6 @@
 // Over TLS, ALPN picks HTTP/2 or HTTP/1.1; in plaintext, the HTTP/2 preface (prior knowledge,
 // "h2c") does. Certificates rotate through setSecureContext: new handshakes get the new SVID,
 // open connections keep theirs, none is dropped.
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   createServer as createHttp2Server,
   type IncomingHttpHeaders,
@@ -13,7 +12,8 @@ import {
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { verifyPeer, type PeerVerdict } from '../lib/peer.ts';
-import { guardSessionHeaders, http1HeaderDeadline, sniffPreface } from './http2-front.ts';
+import { guardSessionHeaders, sniffPreface } from './http2-front.ts';
+import { createHttp1Server, type Http1Exchange } from './http1/index.ts';
 import { listenOn } from './listen.ts';
 
 export interface TlsMaterial {
@@ -29,8 +29,8 @@ export interface ListenerOptions {
   trustDomains: () => ReadonlySet<string>;
   /** Read per connection: plaintext is accepted only while this says PERMISSIVE. */
   mtlsMode: () => 'STRICT' | 'PERMISSIVE';
-  /** Handles a request; `peer` is undefined for plaintext. */
-  handle: (request: IncomingMessage, response: ServerResponse, peer: PeerVerdict | undefined) => void;
+  /** Handles an HTTP/1.x request (the sidecar's own engine); `peer` is undefined for plaintext. */
+  handle: (exchange: Http1Exchange, peer: PeerVerdict | undefined) => void;
   /** Handles an HTTP/2 stream. Without it, the listener speaks HTTP/1.1 only. */
   handleStream?: (
     stream: ServerHttp2Stream,
@@ -112,33 +112,13 @@ export function createInboundListener(options: ListenerOptions): InboundListener
   };
 
   const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
-  // Open connections and their requests in flight, so that close() can drain them.
-  const inFlight = new Map<Socket, number>();
   let draining = false;
-  const settle = (socket: Socket) => {
-    if (draining && (inFlight.get(socket) ?? 0) === 0) socket.destroy();
-  };
-  const http = createHttpServer(
-    { maxHeaderSize: 32 * 1024, keepAliveTimeout: idleTimeoutMs },
-    (request, response) => {
-      const socket = request.socket;
-      inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-      if (draining) response.setHeader('connection', 'close');
-      response.once('close', () => {
-        inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
-        settle(socket);
-      });
-      options.handle(request, response, peerOf.get(socket));
-    },
-  );
-  http.setTimeout(idleTimeoutMs); // a connection silent this long is closed
-  const armHeaderDeadline = http1HeaderDeadline(http, headersTimeoutMs);
-  const serveHttp = (socket: Socket) => {
-    inFlight.set(socket, 0);
-    socket.once('close', () => inFlight.delete(socket));
-    armHeaderDeadline(socket);
-    http.emit('connection', socket);
-  };
+  const http1 = createHttp1Server({
+    handle: (exchange) => options.handle(exchange, peerOf.get(exchange.socket)),
+    headersTimeoutMs,
+    idleTimeoutMs,
+  });
+  const serveHttp = (socket: Socket) => http1.serve(socket);
 
   // HTTP/2 sessions, each with the peer of its connection, so that streams know their caller
   // and close() can drain them. The server creates a session synchronously in 'connection'.
@@ -247,13 +227,14 @@ export function createInboundListener(options: ListenerOptions): InboundListener
     close: async (graceMs = 10_000) => {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of inFlight.keys()) settle(socket);
+      // Idle HTTP/1.1 connections close now, busy ones after their response.
+      http1.drain();
       // GOAWAY: the streams open now finish, no new one starts.
       for (const session of sessions.keys()) session.close();
       const deadline = Date.now() + graceMs;
-      while ((inFlight.size > 0 || sessions.size > 0) && Date.now() < deadline)
+      while ((http1.connections > 0 || sessions.size > 0) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 20));
-      for (const socket of inFlight.keys()) socket.destroy();
+      http1.destroyAll();
       for (const session of sessions.keys()) session.destroy();
       await closed;
     },

@@ -1,7 +1,9 @@
 import { createServer, request, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DecisionRecord } from './app-forwarder.ts';
+import { createHttp1Server } from './http1/index.ts';
 import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
 import { createOutOfMeshForwarder, type OutOfMeshRoute } from './out-of-mesh.ts';
 
@@ -108,7 +110,8 @@ describe('sidecar metrics', () => {
       const route: OutOfMeshRoute = {
         outOfMesh: { audience: 'a', host: '127.0.0.1', port: upstreamPort, transport: 'http-loopback' },
       };
-      const front = createServer((req, res) => forwarder.forward(req, res, route, {}));
+      const engine = createHttp1Server({ handle: (exchange) => forwarder.forward(exchange, route, []) });
+      const front = createNetServer((socket) => engine.serve(socket));
       await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
       const frontPort = (front.address() as { port: number }).port;
       const get = () =>

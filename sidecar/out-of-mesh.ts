@@ -3,16 +3,21 @@
 // the route's audience, over TLS checked against the public roots (or plain HTTP to a loopback
 // address, only when the route says so, for tests). The app's own Authorization header is
 // refused rather than replaced or forwarded: one request, one credential, chosen by the route.
+// Not the hot path: the upstream client stays node:http/node:https (normal hostname checks);
+// the app side is the sidecar's HTTP/1.1 engine.
 import {
   Agent as HttpAgent,
   request as httpRequest,
+  type ClientRequest,
   type IncomingMessage,
-  type ServerResponse,
+  type OutgoingHttpHeaders,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { LanyardError, type CoreErrorCode } from '../lib/errors.ts';
-import { HOP_BY_HOP_HEADERS } from './headers.ts';
+import { fromRawHeaders, type HeaderList } from './headers.ts';
+import { CHUNKED, type Http1Exchange } from './http1/index.ts';
+import { withoutHopByHop } from './http1/relay.ts';
 import type { Destination } from './outbound.ts';
 import type { ServiceTokenCache } from './service-jwt.ts';
 
@@ -95,15 +100,59 @@ export interface OutOfMeshOptions {
 
 export interface OutOfMeshForwarder {
   /** `headers` are the app's request headers with hop-by-hop and identity headers removed. */
-  forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: OutOfMeshRoute,
-    headers: Record<string, string | string[]>,
-  ): void;
+  forward(exchange: Http1Exchange, route: OutOfMeshRoute, headers: HeaderList): void;
   /** Open sockets to out-of-mesh destinations (in use or idle). */
   openConnections(): number;
   close(): void;
+}
+
+/** A header list as node:http takes it: lowercase names, repeated fields as arrays. */
+function toNodeHeaders(headers: HeaderList): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (const [rawName, value] of headers) {
+    const name = rawName.toLowerCase();
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else out[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return out;
+}
+
+/** Streams the app's request body into the upstream request, with backpressure. */
+function sendBody(exchange: Http1Exchange, upstream: ClientRequest): void {
+  if (exchange.request.framing.kind === 'none') return void upstream.end();
+  const { body } = exchange;
+  body.read({
+    data: (chunk) => {
+      const more = upstream.write(chunk);
+      if (!more) upstream.once('drain', () => body.resume());
+      return more;
+    },
+    end: () => upstream.end(),
+    abort: () => upstream.destroy(),
+  });
+}
+
+/** Writes the destination's answer to the app, with backpressure; a broken one cuts the app off. */
+function relayReply(exchange: Http1Exchange, reply: IncomingMessage, onEnd: () => void): void {
+  const length = reply.headers['content-length'];
+  const writer = exchange.writeHead(
+    reply.statusCode ?? 502,
+    withoutHopByHop(fromRawHeaders(reply.rawHeaders)),
+    length === undefined ? CHUNKED : { kind: 'length', length: Number(length) },
+  );
+  reply.on('data', (chunk: Buffer) => {
+    if (!writer.write(chunk)) {
+      reply.pause();
+      writer.onDrain(() => reply.resume());
+    }
+  });
+  reply.on('end', () => {
+    writer.end();
+    onEnd();
+  });
+  reply.on('aborted', () => exchange.destroy());
+  reply.on('error', () => exchange.destroy());
 }
 
 export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshForwarder {
@@ -126,24 +175,21 @@ export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshFo
     return agent;
   };
 
-  const answer = (res: ServerResponse, result: OutOfMeshResult) => {
+  const answer = (exchange: Http1Exchange, result: OutOfMeshResult) => {
     options.onResult?.(result);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const message = result.error ?? 'error';
-    res.writeHead(result.status, { 'content-type': 'text/plain; charset=utf-8', 'x-lanyard-error': message });
-    res.end(`${message}\n`);
+    if (exchange.headSent) return exchange.destroy();
+    const message = (result.error ?? 'error').replace(/[^\x20-\x7e]/g, ' ');
+    exchange.respond(result.status, [['x-lanyard-error', message]], `${message}\n`);
   };
 
   return {
-    forward(req, res, route, headers) {
+    forward(exchange, route, fields) {
+      const headers = toNodeHeaders(fields);
       const started = performance.now();
       const { audience, host, port, transport } = route.outOfMesh;
       const destination = `${host}:${port}`;
       if (headers.authorization !== undefined) {
-        return answer(res, {
+        return answer(exchange, {
           destination,
           status: 400,
           error: 'this route authenticates with a service token; the request may not carry Authorization',
@@ -151,7 +197,11 @@ export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshFo
       }
       const tls = transport === 'tls';
       if (!tls && !isLoopbackAddress(host)) {
-        return answer(res, { destination, status: 502, error: 'plain HTTP is allowed to loopback only' });
+        return answer(exchange, {
+          destination,
+          status: 502,
+          error: 'plain HTTP is allowed to loopback only',
+        });
       }
       options.tokens.get(audience).then(
         (token) => {
@@ -165,36 +215,33 @@ export function createOutOfMeshForwarder(options: OutOfMeshOptions): OutOfMeshFo
           const upstream = send({
             host,
             port,
-            method: req.method,
-            path: req.url,
+            method: exchange.request.method,
+            path: exchange.request.target,
             headers: outgoing,
             agent: agentFor(`${transport}:${destination}`, tls),
             timeout: timeoutMs,
             ...(tls && isIP(host) === 0 ? { servername: host } : {}),
           });
-          upstream.on('response', (reply) => {
-            const replyHeaders = { ...reply.headers };
-            for (const name of HOP_BY_HOP_HEADERS) delete replyHeaders[name];
-            res.writeHead(reply.statusCode ?? 502, replyHeaders);
-            reply.pipe(res);
-            reply.on('end', () =>
+          upstream.on('response', (reply) =>
+            relayReply(exchange, reply, () =>
               options.onResult?.({
                 destination,
                 status: reply.statusCode ?? 502,
                 reusedConnection: upstream.reusedSocket,
                 durationMs: performance.now() - started,
               }),
-            );
-          });
+            ),
+          );
           upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
           upstream.on('error', (error) =>
-            answer(res, { destination, status: 502, error: `upstream failed: ${error.message}` }),
+            answer(exchange, { destination, status: 502, error: `upstream failed: ${error.message}` }),
           );
-          req.on('aborted', () => upstream.destroy());
-          req.pipe(upstream);
+          exchange.onAbort(() => upstream.destroy());
+          sendBody(exchange, upstream);
         },
         // The cause stays out of the answer: it may come from the CA and is for logs only.
-        () => answer(res, { destination, status: 503, error: 'no service token available for this route' }),
+        () =>
+          answer(exchange, { destination, status: 503, error: 'no service token available for this route' }),
       );
     },
     openConnections() {

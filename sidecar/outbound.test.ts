@@ -35,15 +35,21 @@ async function mesh(expectedId = ORDERS) {
     tls: material(orders),
     trustDomains: () => new Set(['cluster.local']),
     mtlsMode: () => 'STRICT',
-    handle: (req, res, peer) =>
-      res.end(
+    handle: (exchange, peer) => {
+      const { request } = exchange;
+      const header = (name: string) =>
+        request.headers.find(([field]) => field.toLowerCase() === name)?.[1] ?? null;
+      exchange.respond(
+        200,
+        [],
         JSON.stringify({
           peer: peer?.ok ? peer.id.toString() : null,
-          path: req.url,
-          authorization: req.headers.authorization ?? null,
-          spoofed: req.headers['x-lanyard-user'] ?? null,
+          path: request.target,
+          authorization: header('authorization'),
+          spoofed: header('x-lanyard-user'),
         }),
-      ),
+      );
+    },
   });
   inbound.server.on('connection', () => (connections += 1));
   const inboundPort = await inbound.listen(0, '127.0.0.1');

@@ -3,14 +3,19 @@
 // the server presents exactly the SPIFFE ID expected for that destination, and reuses
 // connections. The user's Authorization header travels on unchanged; identity headers the
 // app may have copied from an inbound request are dropped (the next hop sets its own).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent, request } from 'node:https';
 import type { Server } from 'node:net';
-import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import {
+  connect as connectTls,
+  createSecureContext,
+  type PeerCertificate,
+  type SecureContext,
+} from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { verifyPeer } from '../lib/peer.ts';
-import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX } from './headers.ts';
-import { createPlaintextFront, http1HeaderDeadline } from './http2-front.ts';
+import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX, type HeaderList } from './headers.ts';
+import { createPlaintextFront } from './http2-front.ts';
+import { createHttp1Server, Http1Pool, type Http1Exchange, type RequestHead } from './http1/index.ts';
+import { relayInformational, relayResponse } from './http1/relay.ts';
 import { createHttp2Outbound } from './http2-outbound.ts';
 import { listenOn } from './listen.ts';
 import { secureContextOptions, type TlsMaterial } from './listener.ts';
@@ -59,19 +64,16 @@ export function parseHost(value: string | undefined): { host: string; port: numb
   return { host: match[1]!.replace(/\.$/, ''), port };
 }
 
-function outgoingHeaders(incoming: IncomingMessage): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  const connectionListed = new Set(
-    String(incoming.headers.connection ?? '')
-      .split(',')
-      .map((token) => token.trim().toLowerCase()),
-  );
-  for (const [name, value] of Object.entries(incoming.headers)) {
-    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || connectionListed.has(name)) continue;
+/** The app's request fields without hop-by-hop fields and without any identity it may have copied. */
+function outgoingHeaders(request: RequestHead): HeaderList {
+  const kept: (readonly [string, string])[] = [];
+  for (const field of request.headers) {
+    const name = field[0].toLowerCase();
+    if (HOP_BY_HOP_HEADERS.has(name) || request.connectionTokens.includes(name)) continue;
     if (name.startsWith(RESERVED_PREFIX) || FOREIGN_IDENTITY_HEADERS.includes(name)) continue;
-    headers[name] = value;
+    kept.push(field);
   }
-  return headers;
+  return kept;
 }
 
 export interface OutboundProxy {
@@ -85,100 +87,101 @@ export interface OutboundProxy {
 
 export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
   let material = options.tls;
-  // One parsed context per SVID, shared by every destination's agent: a new connection then
+  // One parsed context per SVID, shared by every destination's pool: a new connection then
   // does not parse the key, chain and bundle again.
   let context: SecureContext = createSecureContext(secureContextOptions(material));
-  const agents = new Map<string, Agent>();
+  const pools = new Map<string, Http1Pool>();
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 30_000;
 
-  const agentFor = (destination: Destination): Agent => {
-    let agent = agents.get(destination.spiffeId);
-    if (!agent) {
-      agent = new Agent({
-        keepAlive: true,
-        maxSockets: options.maxSocketsPerDestination ?? 64,
-        secureContext: context,
+  const poolFor = (destination: Destination): Http1Pool => {
+    const key = `${destination.spiffeId} ${destination.address}:${destination.port}`;
+    let pool = pools.get(key);
+    if (!pool) {
+      pool = new Http1Pool({
+        connect: () =>
+          connectTls({
+            host: destination.address,
+            port: destination.port,
+            secureContext: context,
+            ALPNProtocols: ['http/1.1'],
+            // The server's identity is its SPIFFE ID, not a DNS name: checked on every new connection.
+            checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+              const verdict = verifyPeer(new X509Certificate(cert.raw), {
+                trustDomains: options.trustDomains(),
+                role: 'server',
+                expectedId: destination.spiffeId,
+              });
+              return verdict.ok ? undefined : new Error(verdict.reason);
+            },
+          }),
+        maxConnections: options.maxSocketsPerDestination ?? 64,
+        exchangeTimeoutMs: upstreamTimeoutMs,
+        idleTimeoutMs: 30_000,
       });
-      agents.set(destination.spiffeId, agent);
+      pools.set(key, pool);
     }
-    return agent;
+    return pool;
   };
 
-  const fail = (res: ServerResponse, status: number, message: string, destination?: string) => {
+  const fail = (exchange: Http1Exchange, status: number, message: string, destination?: string) => {
     options.onResult?.({ destination, status, error: message });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-lanyard-error': message });
-    res.end(`${message}\n`);
+    if (exchange.headSent) return exchange.destroy();
+    const safe = message.replace(/[^\x20-\x7e]/g, ' ');
+    exchange.respond(status, [['x-lanyard-error', safe]], `${safe}\n`);
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const target = parseHost(req.headers.host);
+  const handle = (exchange: Http1Exchange) => {
+    const { request } = exchange;
+    const target = parseHost(request.host);
     const started = performance.now();
-    if (!target) return fail(res, 400, 'missing or malformed Host header');
+    if (!target) return fail(exchange, 400, 'missing or malformed Host header');
     const destination = options.resolve(target.host, target.port);
-    if (!destination) return fail(res, 502, `no mesh route to ${target.host}:${target.port}`);
+    if (!destination) return fail(exchange, 502, `no mesh route to ${target.host}:${target.port}`);
     if (isOutOfMesh(destination)) {
-      if (!options.outOfMesh) return fail(res, 502, 'out-of-mesh routes are not enabled');
-      return options.outOfMesh.forward(req, res, destination, outgoingHeaders(req));
+      if (!options.outOfMesh) return fail(exchange, 502, 'out-of-mesh routes are not enabled');
+      return options.outOfMesh.forward(exchange, destination, outgoingHeaders(request));
     }
 
-    const upstream = request({
-      host: destination.address,
-      port: destination.port,
-      method: req.method,
-      path: req.url,
-      headers: outgoingHeaders(req),
-      agent: agentFor(destination),
-      timeout: upstreamTimeoutMs,
-      // The server's identity is its SPIFFE ID, not a DNS name.
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-        const verdict = verifyPeer(new X509Certificate(cert.raw), {
-          trustDomains: options.trustDomains(),
-          role: 'server',
-          expectedId: destination.spiffeId,
-        });
-        return verdict.ok ? undefined : new Error(verdict.reason);
+    const upstream = poolFor(destination).request(
+      {
+        method: request.method,
+        target: request.target,
+        headers: outgoingHeaders(request),
+        body: request.framing.kind === 'none' ? undefined : exchange.body,
       },
-    });
-    // Small TLS records must leave at once, not wait for the peer's delayed ACK (Nagle).
-    upstream.setNoDelay(true);
-    upstream.on('response', (answer) => {
-      const headers = { ...answer.headers };
-      for (const name of HOP_BY_HOP_HEADERS) delete headers[name];
-      res.writeHead(answer.statusCode ?? 502, headers);
-      answer.pipe(res);
-      answer.on('end', () =>
-        options.onResult?.({
-          destination: destination.spiffeId,
-          status: answer.statusCode ?? 502,
-          reusedConnection: upstream.reusedSocket,
-          durationMs: performance.now() - started,
-        }),
-      );
-    });
-    upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')));
-    upstream.on('error', (error) =>
-      fail(res, 502, `upstream failed: ${error.message}`, destination.spiffeId),
+      {
+        informational: (head) => relayInformational(exchange, head),
+        response: (response) =>
+          relayResponse(exchange, response, () =>
+            options.onResult?.({
+              destination: destination.spiffeId,
+              status: response.head.status,
+              reusedConnection: response.reusedConnection,
+              durationMs: performance.now() - started,
+            }),
+          ),
+        error: (error) =>
+          error.failure === 'timeout'
+            ? fail(exchange, 504, 'upstream timed out', destination.spiffeId)
+            : fail(exchange, 502, `upstream failed: ${error.message}`, destination.spiffeId),
+      },
     );
-    req.on('aborted', () => upstream.destroy());
-    req.pipe(upstream);
+    exchange.onAbort(() => upstream.abort());
   };
 
-  // One port, both protocols: HTTP/1.1 here, h2c (gRPC clients) in http2-outbound.ts. The
-  // front hands connections over, so the header deadline and idle timeout are set here.
-  const http1 = createServer({ maxHeaderSize: 32 * 1024, keepAliveTimeout: 60_000 }, handle);
-  http1.setTimeout(60_000);
-  http1.on('connection', http1HeaderDeadline(http1, 15_000));
+  // One port, both protocols: HTTP/1.1 here, h2c (gRPC clients) in http2-outbound.ts.
+  const http1 = createHttp1Server({ handle, headersTimeoutMs: 15_000, idleTimeoutMs: 60_000 });
   const h2 = createHttp2Outbound({
     tls: () => material,
     trustDomains: options.trustDomains,
     resolve: options.resolve,
     onResult: options.onResult,
   });
-  const front = createPlaintextFront({ http1, http2: h2.server, sniffTimeoutMs: 15_000 });
+  const front = createPlaintextFront({
+    http1: (socket) => http1.serve(socket),
+    http2: h2.server,
+    sniffTimeoutMs: 15_000,
+  });
   const server = front.server;
 
   return {
@@ -188,20 +191,17 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
       material = next;
       context = createSecureContext(secureContextOptions(material));
       h2.rotate();
-      // New agents carry the new SVID; the old ones finish their requests and are closed.
-      const old = [...agents.values()];
-      agents.clear();
-      setTimeout(() => old.forEach((agent) => agent.destroy()), upstreamTimeoutMs).unref();
+      // New pools carry the new SVID; the old ones finish their exchanges and close.
+      for (const pool of pools.values()) pool.retire();
+      pools.clear();
     },
-    openConnections: () =>
-      [...agents.values()]
-        .flatMap((agent) => [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)])
-        .reduce((open, sockets) => open + (sockets?.length ?? 0), 0),
+    openConnections: () => [...pools.values()].reduce((open, pool) => open + pool.openConnections, 0),
     close: () =>
       new Promise((resolve) => {
         options.outOfMesh?.close();
-        for (const agent of agents.values()) agent.destroy();
+        for (const pool of pools.values()) pool.close();
         h2.close();
+        http1.destroyAll();
         front.destroyAll();
         server.close(() => resolve());
       }),

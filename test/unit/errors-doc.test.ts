@@ -10,6 +10,7 @@ import { CORE_ERRORS } from '../../lib/errors.ts';
 import { PATH_ERRORS } from '../../lib/path-errors.ts';
 import { POLICY_ERRORS, POLICY_WARNINGS } from '../../lib/policy/errors.ts';
 import { SIDECAR_ERRORS } from '../../sidecar/errors.ts';
+import { HTTP1_ERRORS } from '../../sidecar/http1/errors.ts';
 
 const registries: Record<string, Readonly<Record<string, string>>> = {
   core: CORE_ERRORS,
@@ -18,6 +19,7 @@ const registries: Record<string, Readonly<Record<string, string>>> = {
   policyWarnings: POLICY_WARNINGS,
   ca: CA_ERRORS,
   sidecar: SIDECAR_ERRORS,
+  http1: HTTP1_ERRORS,
   inject: INJECT_ERRORS,
   monitor: MONITOR_ERRORS,
   dashboard: DASHBOARD_ERRORS,
