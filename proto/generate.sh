@@ -11,6 +11,8 @@ root="$(dirname "$here")"
 out="${1:-$here/generated}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# mktemp's 0700 would become proto/generated's: the sidecar, another user in tests, reads it.
+chmod 755 "$work"
 
 cd "$root"
 node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js \
