@@ -37,8 +37,6 @@ COPY --from=build /app/dist dist
 COPY package.json ./
 COPY bin bin
 COPY crds crds
-# The gRPC services load their .proto files next to the compiled loaders at run time.
-COPY proto/*.proto dist/proto/
 USER 65532:65532
 ENTRYPOINT ["node", "bin/lanyard.js"]
 CMD ["controller"]

@@ -38,4 +38,12 @@ describe('lanyard sidecar process', () => {
     );
     expect(forbidden).toEqual([]);
   }, 180_000);
+
+  // The gRPC contracts come from the generated schemas (proto/wire.ts): parsing the .proto files
+  // at start cost each sidecar some 4 MB.
+  it('parses no .proto file', () => {
+    const loaded = modulesLoadedBy('cli/sidecar-process.ts');
+    expect(loaded.some((url) => url.endsWith('/proto/wire.ts'))).toBe(true);
+    expect(loaded.filter((url) => /@grpc\/proto-loader|\/protobufjs\//.test(url))).toEqual([]);
+  }, 180_000);
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Generates TypeScript types for proto/*.proto into proto/generated (or the directory given as
-# the first argument) with proto-loader-gen-types, then makes them fit this repository: explicit
+# the first argument) with proto-loader-gen-types, and the schemas that proto/wire.ts encodes and
+# decodes with (proto/generate-schema.ts), then makes them fit this repository: explicit
 # .ts extensions on relative imports (NodeNext), a generated-file header, Prettier formatting.
-# The loader options here must match proto/load.ts.
+# The type options here (--longs=Number --defaults --arrays) describe what proto/wire.ts decodes.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,11 +11,16 @@ root="$(dirname "$here")"
 out="${1:-$here/generated}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# mktemp's 0700 would become proto/generated's: the sidecar, another user in tests, reads it.
+chmod 755 "$work"
 
 cd "$root"
 node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js \
   --longs=Number --defaults --arrays --grpcLib=@grpc/grpc-js \
   -I proto -O "$work" ca.proto policy.proto events.proto blocks.proto
+
+# The schemas that proto/wire.ts encodes and decodes with at run time (no .proto parsing there).
+npx tsx proto/generate-schema.ts "$work" proto/ca.proto proto/policy.proto proto/events.proto proto/blocks.proto
 
 find "$work" -name '*.ts' -exec sed -i -E "s#(from '\.{1,2}/[^']+)'#\1.ts'#" {} +
 npx prettier --config "$root/.prettierrc.json" --log-level warn --write "$work" >/dev/null

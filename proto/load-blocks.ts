@@ -1,6 +1,5 @@
-import { loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { schema } from './generated/schema/blocks.ts';
+import { grpcService } from './service.ts';
 import type { ProtoGrpcType } from './generated/blocks.ts';
 
 export type { BlockServiceClient, BlockServiceHandlers } from './generated/lanyard/blocks/v1/BlockService.ts';
@@ -28,11 +27,13 @@ export const BLOCK_LIMITS = Object.freeze({
  */
 export const MAX_BLOCK_SNAPSHOT_BYTES = 32 * 1024 * 1024;
 
-/** Must match proto/generate.sh, so that the generated types match what is loaded. */
-const LOADER_OPTIONS = { keepCase: false, longs: Number, defaults: true, arrays: true } as const;
+type Package = ProtoGrpcType['lanyard']['blocks']['v1'];
+let service: Package['BlockService'] | undefined;
 
-/** The lanyard.blocks.v1 package: BlockService's client constructor and service definition. */
-export function loadBlocksProto(): ProtoGrpcType['lanyard']['blocks']['v1'] {
-  const definition = loadSync(fileURLToPath(new URL('./blocks.proto', import.meta.url)), LOADER_OPTIONS);
-  return (loadPackageDefinition(definition) as unknown as ProtoGrpcType).lanyard.blocks.v1;
+/** BlockService's client constructor, with its service definition as `.service` (made once). */
+export function loadBlocksProto(): Pick<Package, 'BlockService'> {
+  // The generated ProtoGrpcType describes this constructor; its definition lacks only the
+  // message descriptors (requestType, responseType) that nothing here reads.
+  service ??= grpcService(schema, 'lanyard.blocks.v1.BlockService') as unknown as Package['BlockService'];
+  return { BlockService: service };
 }

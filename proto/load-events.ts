@@ -1,6 +1,5 @@
-import { loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { schema } from './generated/schema/events.ts';
+import { grpcService } from './service.ts';
 import type { ProtoGrpcType } from './generated/events.ts';
 
 export type { EventServiceClient, EventServiceHandlers } from './generated/lanyard/events/v1/EventService.ts';
@@ -17,11 +16,13 @@ export type {
   BatchAck__Output as BatchAckReceived,
 } from './generated/lanyard/events/v1/BatchAck.ts';
 
-/** Must match proto/generate.sh, so that the generated types match what is loaded. */
-const LOADER_OPTIONS = { keepCase: false, longs: Number, defaults: true, arrays: true } as const;
+type Package = ProtoGrpcType['lanyard']['events']['v1'];
+let service: Package['EventService'] | undefined;
 
-/** The lanyard.events.v1 package: EventService's client constructor and service definition. */
-export function loadEventsProto(): ProtoGrpcType['lanyard']['events']['v1'] {
-  const definition = loadSync(fileURLToPath(new URL('./events.proto', import.meta.url)), LOADER_OPTIONS);
-  return (loadPackageDefinition(definition) as unknown as ProtoGrpcType).lanyard.events.v1;
+/** EventService's client constructor, with its service definition as `.service` (made once). */
+export function loadEventsProto(): Pick<Package, 'EventService'> {
+  // The generated ProtoGrpcType describes this constructor; its definition lacks only the
+  // message descriptors (requestType, responseType) that nothing here reads.
+  service ??= grpcService(schema, 'lanyard.events.v1.EventService') as unknown as Package['EventService'];
+  return { EventService: service };
 }

@@ -1,6 +1,5 @@
-import { loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { schema } from './generated/schema/policy.ts';
+import { grpcService } from './service.ts';
 import type { ProtoGrpcType } from './generated/policy.ts';
 
 export type {
@@ -10,11 +9,13 @@ export type {
 export type { PolicySnapshot__Output as PolicySnapshotMessage } from './generated/lanyard/policy/v1/PolicySnapshot.ts';
 export type { WatchRequest__Output as WatchRequestMessage } from './generated/lanyard/policy/v1/WatchRequest.ts';
 
-/** Must match proto/generate.sh, so that the generated types match what is loaded. */
-const LOADER_OPTIONS = { keepCase: false, longs: Number, defaults: true, arrays: true } as const;
+type Package = ProtoGrpcType['lanyard']['policy']['v1'];
+let service: Package['PolicyService'] | undefined;
 
-/** The lanyard.policy.v1 package: PolicyService's client constructor and service definition. */
-export function loadPolicyProto(): ProtoGrpcType['lanyard']['policy']['v1'] {
-  const definition = loadSync(fileURLToPath(new URL('./policy.proto', import.meta.url)), LOADER_OPTIONS);
-  return (loadPackageDefinition(definition) as unknown as ProtoGrpcType).lanyard.policy.v1;
+/** PolicyService's client constructor, with its service definition as `.service` (made once). */
+export function loadPolicyProto(): Pick<Package, 'PolicyService'> {
+  // The generated ProtoGrpcType describes this constructor; its definition lacks only the
+  // message descriptors (requestType, responseType) that nothing here reads.
+  service ??= grpcService(schema, 'lanyard.policy.v1.PolicyService') as unknown as Package['PolicyService'];
+  return { PolicyService: service };
 }

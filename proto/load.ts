@@ -1,6 +1,5 @@
-import { loadPackageDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
+import { schema } from './generated/schema/ca.ts';
+import { grpcService } from './service.ts';
 import type { ProtoGrpcType } from './generated/ca.ts';
 
 export type {
@@ -9,11 +8,16 @@ export type {
 } from './generated/lanyard/ca/v1/CertificateService.ts';
 export type { TrustBundle__Output as TrustBundleMessage } from './generated/lanyard/ca/v1/TrustBundle.ts';
 
-/** Options shared with proto/generate.sh, so that the generated types match what is loaded. */
-const LOADER_OPTIONS = { keepCase: false, longs: Number, defaults: true, arrays: true } as const;
+type Package = ProtoGrpcType['lanyard']['ca']['v1'];
+let service: Package['CertificateService'] | undefined;
 
-/** The lanyard.ca.v1 package: CertificateService's client constructor and service definition. */
-export function loadCaProto(): ProtoGrpcType['lanyard']['ca']['v1'] {
-  const definition = loadSync(fileURLToPath(new URL('./ca.proto', import.meta.url)), LOADER_OPTIONS);
-  return (loadPackageDefinition(definition) as unknown as ProtoGrpcType).lanyard.ca.v1;
+/** CertificateService's client constructor, with its service definition as `.service` (made once). */
+export function loadCaProto(): Pick<Package, 'CertificateService'> {
+  // The generated ProtoGrpcType describes this constructor; its definition lacks only the
+  // message descriptors (requestType, responseType) that nothing here reads.
+  service ??= grpcService(
+    schema,
+    'lanyard.ca.v1.CertificateService',
+  ) as unknown as Package['CertificateService'];
+  return { CertificateService: service };
 }

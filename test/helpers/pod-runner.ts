@@ -75,6 +75,13 @@ export function missingForNetns(): string[] {
   return missing;
 }
 
+/** The injected sidecar's command line as run here: its node flags kept, the image's paths ours. */
+function sidecarCommand(container: V1Container): string[] {
+  const [program, ...rest] = [...(container.command ?? []), ...(container.args ?? [])];
+  if (program !== 'node') throw new Error(`pod runner: the sidecar's command is ${program}, not node`);
+  return [process.execPath, ...rest.map((arg) => (arg === 'bin/lanyard.js' ? LANYARD : arg))];
+}
+
 /** Runs a command to completion; rejects with its stderr when it fails. */
 function run(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -310,7 +317,7 @@ export class PodNetwork {
       LANYARD_TOKEN_PATH: tokenPath,
       LANYARD_ROUTES_FILE: routesPath,
     };
-    const sidecar = this.spawnIn(netns, PROXY_UID, [process.execPath, LANYARD, 'sidecar'], sidecarEnv);
+    const sidecar = this.spawnIn(netns, PROXY_UID, sidecarCommand(this.sidecarOf(pod)), sidecarEnv);
     const adminPort = Number(sidecarEnv.LANYARD_ADMIN_PORT ?? 15020);
     // Like the sidecar's startupProbe: the app starts once the sidecar is ready.
     const ready = eventually(
