@@ -92,6 +92,8 @@ describe('injectPod', () => {
     const init = container(pod, 'lanyard-init');
     expect(init.securityContext?.capabilities).toEqual({ add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
     expect(init.restartPolicy).toBeUndefined();
+    // Regression: `lanyard` is on no PATH in the image; the command names its entrypoint.
+    expect(init.command).toEqual(['node', 'bin/lanyard.js']);
     expect(init.args).toEqual([
       'init-iptables',
       '--proxy-uid=1337',

@@ -180,7 +180,9 @@ function initContainer(o: Resolved, inboundPorts: readonly number[]): V1Containe
     name: INIT_CONTAINER,
     image: o.image,
     imagePullPolicy: o.imagePullPolicy,
-    command: ['lanyard'],
+    // The image's entrypoint, spelled out: a command replaces it, and the image has no
+    // `lanyard` on PATH.
+    command: ['node', 'bin/lanyard.js'],
     args,
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
     securityContext: {

@@ -75,10 +75,16 @@ export function missingForNetns(): string[] {
   return missing;
 }
 
-/** The injected sidecar's command line as run here: its node flags kept, the image's paths ours. */
-function sidecarCommand(container: V1Container): string[] {
+/**
+ * An injected container's command line as run here: its node flags kept, the image's paths
+ * ours. A command the image could not run (no node, no bin/lanyard.js) fails the pod.
+ */
+function imageCommand(container: V1Container): string[] {
   const [program, ...rest] = [...(container.command ?? []), ...(container.args ?? [])];
-  if (program !== 'node') throw new Error(`pod runner: the sidecar's command is ${program}, not node`);
+  if (program !== 'node' || !rest.includes('bin/lanyard.js'))
+    throw new Error(
+      `pod runner: ${container.name} runs ${[program, ...rest].join(' ')}, not node bin/lanyard.js`,
+    );
   return [process.execPath, ...rest.map((arg) => (arg === 'bin/lanyard.js' ? LANYARD : arg))];
 }
 
@@ -292,8 +298,9 @@ export class PodNetwork {
 
     // The init container, with the arguments the injector gave it.
     const init = pod.spec?.initContainers?.find((c) => c.name === 'lanyard-init');
-    if (!init?.args) throw new Error(`pod runner: pod ${pod.metadata?.name} has no lanyard-init`);
-    await inNs(process.execPath, LANYARD, ...init.args);
+    if (!init) throw new Error(`pod runner: pod ${pod.metadata?.name} has no lanyard-init`);
+    const [program, ...initArgs] = imageCommand(init);
+    await inNs(program!, ...initArgs);
 
     // The kubelet's volumes: the projected token and the roots ConfigMap, readable by uid 1337.
     const files = mkdtempSync(join(this.scratch, `${pod.metadata!.name}-`));
@@ -317,7 +324,7 @@ export class PodNetwork {
       LANYARD_TOKEN_PATH: tokenPath,
       LANYARD_ROUTES_FILE: routesPath,
     };
-    const sidecar = this.spawnIn(netns, PROXY_UID, sidecarCommand(this.sidecarOf(pod)), sidecarEnv);
+    const sidecar = this.spawnIn(netns, PROXY_UID, imageCommand(this.sidecarOf(pod)), sidecarEnv);
     const adminPort = Number(sidecarEnv.LANYARD_ADMIN_PORT ?? 15020);
     // Like the sidecar's startupProbe: the app starts once the sidecar is ready.
     const ready = eventually(
