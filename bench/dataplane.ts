@@ -22,7 +22,7 @@ import { compiledLanyard } from './lib/lanyard-build.ts';
 import { nodeProxySource } from './lib/node-proxy.ts';
 import {
   childPids,
-  cpuSeconds,
+  cpuTimes,
   goProgram,
   machine,
   percentile,
@@ -456,6 +456,8 @@ interface ProxyCost {
   role: string;
   cpuSeconds: number;
   cpuSecondsPer1000: number;
+  /** The share of cpuSeconds spent in the kernel (system calls: socket reads and writes). */
+  systemShare: number;
   peakRssBytes: number;
 }
 
@@ -479,7 +481,7 @@ async function outboundConnectionCounts(): Promise<{ new: number; reused: number
 function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Promise<T>) {
   return async () => {
     const proxies = path.proxies();
-    const cpuBefore = proxies.map((p) => cpuSeconds(p.pid));
+    const cpuBefore = proxies.map((p) => cpuTimes(p.pid));
     const connectionsBefore = path.name === 'lanyard' ? await outboundConnectionCounts() : undefined;
     const sampler = rssSampler(proxies.map((p) => p.pid));
     const result = await run();
@@ -490,11 +492,14 @@ function measure<T>(path: Path, requestsOf: (result: T) => number, run: () => Pr
     const newConnections = connectionsAfter && connectionsAfter.new - connectionsBefore.new;
     const requests = requestsOf(result);
     const costs: ProxyCost[] = proxies.map((p, i) => {
-      const used = cpuSeconds(p.pid) - cpuBefore[i]!;
+      const after = cpuTimes(p.pid);
+      const system = after.system - cpuBefore[i]!.system;
+      const used = after.user - cpuBefore[i]!.user + system;
       return {
         role: p.role,
         cpuSeconds: used,
         cpuSecondsPer1000: (used / requests) * 1000,
+        systemShare: used > 0 ? system / used : 0,
         peakRssBytes: peaks[i]!,
       };
     });
@@ -687,7 +692,12 @@ for (const path of paths) {
   const entry = closed[path.name]!;
   console.log(
     `closed loop ${path.name.padEnd(8)} ${entry.load.requestsPerSecond.toFixed(0)} rps; ` +
-      entry.costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', ') +
+      entry.costs
+        .map(
+          (c) =>
+            `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000 (${Math.round(c.systemShare * 100)}% kernel)`,
+        )
+        .join(', ') +
       (entry.newConnections === undefined ? '' : `; ${entry.newConnections} new mTLS connections`),
   );
 }
