@@ -41,9 +41,19 @@ export interface CompiledRule {
 
 // Single tests are returned as they are: most lists hold one item, and each layer costs.
 const anyOf = (tests: Test[]): Test =>
-  tests.length === 1 ? tests[0]! : (ctx) => tests.some((test) => test(ctx));
+  tests.length === 1
+    ? tests[0]!
+    : (ctx) => {
+        for (let i = 0; i < tests.length; i++) if (tests[i]!(ctx)) return true;
+        return false;
+      };
 const allOf = (tests: Test[]): Test =>
-  tests.length === 1 ? tests[0]! : (ctx) => tests.every((test) => test(ctx));
+  tests.length === 1
+    ? tests[0]!
+    : (ctx) => {
+        for (let i = 0; i < tests.length; i++) if (!tests[i]!(ctx)) return false;
+        return true;
+      };
 
 const exact = (patterns: readonly string[] | undefined): patterns is readonly string[] =>
   patterns !== undefined && patterns.every((p) => !p.startsWith('*') && !p.endsWith('*'));
@@ -116,8 +126,8 @@ function compileSource(source: Source): Test {
   return allOf(checks);
 }
 
-function rolesOf(ctx: EvalContext, claimPath: readonly string[]): ReadonlySet<string> {
-  const key = claimPath.join('\0');
+/** The roles claim at a path; `key` is the path joined with NUL, made once at compile time. */
+function rolesOf(ctx: EvalContext, claimPath: readonly string[], key: string): ReadonlySet<string> {
   let roles = ctx.roles.get(key);
   if (!roles) ctx.roles.set(key, (roles = new Set(claimWords(claimAt(ctx.claims, claimPath)))));
   return roles;
@@ -125,8 +135,9 @@ function rolesOf(ctx: EvalContext, claimPath: readonly string[]): ReadonlySet<st
 
 function compileCondition(condition: Condition, rolesClaim: readonly string[]): { test: Test; text: string } {
   const { role, group, scope, claim } = condition;
+  const rolesKey = rolesClaim.join('\0');
   if (role !== undefined)
-    return { test: (ctx) => rolesOf(ctx, rolesClaim).has(role), text: `role "${role}"` };
+    return { test: (ctx) => rolesOf(ctx, rolesClaim, rolesKey).has(role), text: `role "${role}"` };
   if (group !== undefined) {
     return {
       test: (ctx) => claimWords(claimAt(ctx.claims, ['groups'])).includes(group),
@@ -151,15 +162,33 @@ function compileCondition(condition: Condition, rolesClaim: readonly string[]): 
   };
 }
 
+/** The bucket of a request: the rule's prefix (made once) and the source, user or claim value. */
+function rateLimitKey(
+  prefix: string,
+  limit: NonNullable<NonNullable<AuthPolicySpec['rules']>[number]['rateLimit']>,
+): (ctx: EvalContext) => string {
+  if (limit.by === 'source') return (ctx) => prefix + (ctx.peer || '-');
+  const path = limit.by === 'user' ? ['sub'] : (limit.claim ?? []);
+  return (ctx) => {
+    const value = claimAt(ctx.claims, path);
+    // A string claim is its own text; anything else as claimValues joins it.
+    const text = typeof value === 'string' ? value : claimValues(value).join(',');
+    return prefix + (text || '-');
+  };
+}
+
 /** Compiles every rule of a checked, defaulted spec. */
 export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledRule[] {
   const permissions = new Map((spec.permissions ?? []).map((p) => [p.name, compileOperation(p)]));
   const rolesClaim = spec.rolesClaim ?? ['roles'];
+  const rolesKey = rolesClaim.join('\0');
   const grants = new Map(
     (spec.roles ?? []).map((role) => [role.name, role.permissions.map((name) => permissions.get(name)!)]),
   );
   const byRoles: Test = (ctx) =>
-    [...rolesOf(ctx, rolesClaim)].some((role) => grants.get(role)?.some((test) => test(ctx)) ?? false);
+    [...rolesOf(ctx, rolesClaim, rolesKey)].some(
+      (role) => grants.get(role)?.some((test) => test(ctx)) ?? false,
+    );
 
   return (spec.rules ?? []).map((rule, i) => {
     const name = rule.name ?? `rules[${i}]`;
@@ -188,15 +217,7 @@ export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledR
         rateLimit: {
           requests: limit.requests,
           periodMs: parseDuration(limit.per)!,
-          key: (ctx: EvalContext) => {
-            const value =
-              limit.by === 'source'
-                ? ctx.peer
-                : claimValues(claimAt(ctx.claims, limit.by === 'user' ? ['sub'] : (limit.claim ?? []))).join(
-                    ',',
-                  );
-            return `${policyKey}/${name}/${limit.by}=${value || '-'}`;
-          },
+          key: rateLimitKey(`${policyKey}/${name}/${limit.by}=`, limit),
         },
       }),
     };
