@@ -1,6 +1,6 @@
 // What a decision may say about an end-user token without holding it: an id that is not the
 // token, and for a refused token the kind of failure, from the validator's error code.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export type TokenFailureKind =
   | 'EXPIRED'
@@ -49,5 +49,5 @@ const JTI = /^[\x21-\x7e]{1,128}$/;
  */
 export function tokenId(token: string, jti?: unknown): string {
   if (typeof jti === 'string' && JTI.test(jti) && jti.split('.').length !== 3) return jti;
-  return `sha256:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`;
+  return `sha256:${hash('sha256', token, 'hex').slice(0, 32)}`;
 }
