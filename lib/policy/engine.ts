@@ -19,9 +19,13 @@ function ref(policy: CompiledPolicy, rule: CompiledRule): RuleRef {
   return { policy: policy.ref, rule: rule.name };
 }
 
-/** Whether from, to and when all match; MFA is checked by the caller. */
+/**
+ * Whether from, to and when all match; MFA is checked by the caller. Only for rules from
+ * RuleTable.candidates: a rule found by the peer's key whose sources are just such keys matches
+ * its sources already.
+ */
 function matches(rule: CompiledRule, ctx: EvalContext): boolean {
-  if (rule.from !== undefined && !rule.from(ctx)) return false;
+  if (rule.from !== undefined && !rule.fromIsPeerKeys && !rule.from(ctx)) return false;
   if (rule.to !== undefined && !rule.to(ctx)) return false;
   const { when } = rule;
   for (let i = 0; i < when.length; i++) if (!when[i]!.test(ctx)) return false;

@@ -28,6 +28,11 @@ export interface CompiledRule {
    * rule can match only such a peer, so the engine looks at it only for those peers.
    */
   readonly peerKeys?: ReadonlySet<string>;
+  /**
+   * Set when `from` says no more than peerKeys (every source is exact principals only or exact
+   * namespaces only): a rule found through a peer key then matches its source without a test.
+   */
+  readonly fromIsPeerKeys?: true;
   readonly from?: Test;
   readonly to?: Test;
   readonly when: readonly { readonly test: Test; readonly text: string }[];
@@ -74,17 +79,32 @@ function peerKeys(sources: readonly Source[] | undefined): ReadonlySet<string> |
   return keys;
 }
 
+/** Whether the sources test nothing but membership of the peer keys that peerKeys() made of them. */
+function sourcesArePeerKeys(sources: readonly Source[]): boolean {
+  return sources.every(
+    ({ principals, notPrincipals, namespaces, notNamespaces }) =>
+      notPrincipals === undefined &&
+      notNamespaces === undefined &&
+      (principals === undefined) !== (namespaces === undefined),
+  );
+}
+
 function compileOperation(op: Omit<Operation, 'permission' | 'rolePermissions'> | Permission): Test {
   const checks: Test[] = [];
-  const set = <T>(values: readonly T[] | undefined, read: (ctx: EvalContext) => T, negate: boolean) => {
+  const methods = (values: readonly string[] | undefined, negate: boolean) => {
     if (!values) return;
     const members = new Set(values);
-    checks.push((ctx) => members.has(read(ctx)) !== negate);
+    checks.push((ctx) => members.has(ctx.method) !== negate);
   };
-  set(op.methods, (ctx) => ctx.method, false);
-  set(op.notMethods, (ctx) => ctx.method, true);
-  set(op.ports, (ctx) => ctx.port, false);
-  set(op.notPorts, (ctx) => ctx.port, true);
+  const ports = (values: readonly number[] | undefined, negate: boolean) => {
+    if (!values) return;
+    const members = new Set(values);
+    checks.push((ctx) => members.has(ctx.port) !== negate);
+  };
+  methods(op.methods, false);
+  methods(op.notMethods, true);
+  ports(op.ports, false);
+  ports(op.notPorts, true);
   for (const [patterns, negate] of [
     [op.hosts, false],
     [op.notHosts, true],
@@ -204,6 +224,7 @@ export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledR
     return {
       name,
       ...(keys && { peerKeys: keys }),
+      ...(keys && sourcesArePeerKeys(rule.from!) && { fromIsPeerKeys: true as const }),
       ...(rule.from && { from: anyOf(rule.from.map(compileSource)) }),
       ...(to && { to: anyOf(to) }),
       when: (rule.when ?? []).map((condition) => compileCondition(condition, rolesClaim)),
