@@ -2,8 +2,8 @@
 import { claimAt, claimValues, claimWords, scopesOf } from './claims.ts';
 import { parseDuration } from './duration.ts';
 import type { Claims } from './model.ts';
-import { compilePathMatcher } from './paths.ts';
-import { compileStringMatcher } from './strings.ts';
+import { compilePathMatcher, type PathMatcher } from './paths.ts';
+import { compileStringMatcher, type StringMatcher } from './strings.ts';
 import type { AuthPolicySpec, Condition, Operation, Permission, Source } from './types.generated.ts';
 
 /** One request as the matchers see it; roles are read once per roles claim and cached. */
@@ -89,39 +89,43 @@ function sourcesArePeerKeys(sources: readonly Source[]): boolean {
   );
 }
 
+/** An operation's checks; absent ones pass. One shape for all, so one matcher function serves all. */
+interface OperationChecks {
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly notMethods: ReadonlySet<string> | undefined;
+  readonly ports: ReadonlySet<number> | undefined;
+  readonly notPorts: ReadonlySet<number> | undefined;
+  readonly hosts: StringMatcher | undefined;
+  readonly notHosts: StringMatcher | undefined;
+  readonly paths: PathMatcher | undefined;
+  readonly notPaths: PathMatcher | undefined;
+}
+
+function operationMatches(checks: OperationChecks, ctx: EvalContext): boolean {
+  const { methods, notMethods, ports, notPorts, hosts, notHosts, paths, notPaths } = checks;
+  if (methods !== undefined && !methods.has(ctx.method)) return false;
+  if (notMethods !== undefined && notMethods.has(ctx.method)) return false;
+  if (ports !== undefined && !ports.has(ctx.port)) return false;
+  if (notPorts !== undefined && notPorts.has(ctx.port)) return false;
+  if (hosts !== undefined && !hosts.test(ctx.host)) return false;
+  if (notHosts !== undefined && notHosts.test(ctx.host)) return false;
+  if (paths !== undefined && !paths.test(ctx.path)) return false;
+  if (notPaths !== undefined && notPaths.test(ctx.path)) return false;
+  return true;
+}
+
 function compileOperation(op: Omit<Operation, 'permission' | 'rolePermissions'> | Permission): Test {
-  const checks: Test[] = [];
-  const methods = (values: readonly string[] | undefined, negate: boolean) => {
-    if (!values) return;
-    const members = new Set(values);
-    checks.push((ctx) => members.has(ctx.method) !== negate);
+  const checks: OperationChecks = {
+    methods: op.methods && new Set(op.methods),
+    notMethods: op.notMethods && new Set(op.notMethods),
+    ports: op.ports && new Set(op.ports),
+    notPorts: op.notPorts && new Set(op.notPorts),
+    hosts: op.hosts && compileStringMatcher(op.hosts, true),
+    notHosts: op.notHosts && compileStringMatcher(op.notHosts, true),
+    paths: op.paths && compilePathMatcher(op.paths),
+    notPaths: op.notPaths && compilePathMatcher(op.notPaths),
   };
-  const ports = (values: readonly number[] | undefined, negate: boolean) => {
-    if (!values) return;
-    const members = new Set(values);
-    checks.push((ctx) => members.has(ctx.port) !== negate);
-  };
-  methods(op.methods, false);
-  methods(op.notMethods, true);
-  ports(op.ports, false);
-  ports(op.notPorts, true);
-  for (const [patterns, negate] of [
-    [op.hosts, false],
-    [op.notHosts, true],
-  ] as const) {
-    if (!patterns) continue;
-    const matcher = compileStringMatcher(patterns, true);
-    checks.push((ctx) => matcher.test(ctx.host) !== negate);
-  }
-  for (const [patterns, negate] of [
-    [op.paths, false],
-    [op.notPaths, true],
-  ] as const) {
-    if (!patterns) continue;
-    const matcher = compilePathMatcher(patterns);
-    checks.push((ctx) => matcher.test(ctx.path) !== negate);
-  }
-  return allOf(checks);
+  return (ctx) => operationMatches(checks, ctx);
 }
 
 function compileSource(source: Source): Test {
