@@ -25,6 +25,7 @@ function ref(policy: CompiledPolicy, rule: CompiledRule): RuleRef {
  * its sources already.
  */
 function matches(rule: CompiledRule, ctx: EvalContext): boolean {
+  if (rule.pathPrefix !== undefined && !ctx.path.startsWith(rule.pathPrefix)) return false;
   if (rule.from !== undefined && !rule.fromIsPeerKeys && !rule.from(ctx)) return false;
   if (rule.to !== undefined && !rule.to(ctx)) return false;
   const { when } = rule;

@@ -44,7 +44,7 @@ export function checkPathPattern(pattern: string): string | undefined {
   return undefined;
 }
 
-function commonPrefix(texts: readonly string[]): string {
+export function commonPrefix(texts: readonly string[]): string {
   let prefix = texts[0] ?? '';
   for (const text of texts) {
     let i = 0;
@@ -52,6 +52,13 @@ function commonPrefix(texts: readonly string[]): string {
     prefix = prefix.slice(0, i);
   }
   return prefix;
+}
+
+/** The literal text that starts every path a checked pattern matches. */
+export function literalPrefix(pattern: string): string {
+  if (pattern.endsWith('*') && !pattern.endsWith('{**}')) return pattern.slice(0, -1);
+  const brace = pattern.indexOf('{');
+  return brace < 0 ? pattern : pattern.slice(0, brace);
 }
 
 /** Compiles checked patterns into one matcher: exact paths by Set, the rest by prefix or RegExp. */
@@ -73,7 +80,7 @@ export function compilePathMatcher(patterns: readonly string[]): PathMatcher {
         })
         .join('/');
       templates.push(source);
-      literals.push(pattern.slice(0, pattern.indexOf('{')));
+      literals.push(literalPrefix(pattern));
     }
   }
   const template = templates.length > 0 ? new RegExp(`^(?:${templates.join('|')})$`) : undefined;

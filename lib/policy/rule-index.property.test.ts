@@ -1,5 +1,6 @@
 // The engine's shortcuts (rules looked up by the peer's principal and namespace, sources taken
-// as matched when they are nothing but those keys, merged candidate lists remembered per peer)
+// as matched when they are nothing but those keys, merged candidate lists remembered per peer,
+// rules passed over when the path lacks the prefix all their paths share)
 // against the plain reading of the policy: every rule in order, every part tested. Same
 // decision and same deciding rule, for random sources, paths and peers.
 import fc from 'fast-check';
@@ -31,7 +32,14 @@ const source = fc
 const rule = fc.record(
   {
     from: fc.array(source, { minLength: 1, maxLength: 3 }),
-    to: fc.constantFrom([{ paths: ['/a'] }], [{ paths: ['/b/{id}'] }], [{ methods: ['POST'] }]),
+    to: fc.constantFrom(
+      [{ paths: ['/a'] }],
+      [{ paths: ['/b/{id}'] }],
+      [{ methods: ['POST'] }],
+      [{ paths: ['/b/*'] }],
+      [{ paths: ['/a'] }, { paths: ['/b/{id}', '/c'] }],
+      [{ paths: ['/a', '/ab'] }, { methods: ['GET'] }],
+    ),
   },
   { requiredKeys: ['to'] },
 );
@@ -54,7 +62,7 @@ describe('rule index shortcuts', () => {
         rules,
         rules,
         fc.constantFrom(...PEERS),
-        fc.constantFrom('/a', '/b/1', '/c'),
+        fc.constantFrom('/a', '/ab', '/b/1', '/b/', '/c'),
         fc.constantFrom('GET', 'POST'),
         (denyRules, allowRules, peer, path, method) => {
           const named = (list: typeof denyRules, prefix: string) =>

@@ -2,7 +2,7 @@
 import { claimAt, claimValues, claimWords, scopesOf } from './claims.ts';
 import { parseDuration } from './duration.ts';
 import type { Claims } from './model.ts';
-import { compilePathMatcher, type PathMatcher } from './paths.ts';
+import { commonPrefix, compilePathMatcher, literalPrefix, type PathMatcher } from './paths.ts';
 import { compileStringMatcher, type StringMatcher } from './strings.ts';
 import type { AuthPolicySpec, Condition, Operation, Permission, Source } from './types.generated.ts';
 
@@ -33,6 +33,11 @@ export interface CompiledRule {
    * namespaces only): a rule found through a peer key then matches its source without a test.
    */
   readonly fromIsPeerKeys?: true;
+  /**
+   * When every operation of `to` names paths: the text that all of them start with, so that a
+   * request for another path is passed over without running `to`.
+   */
+  readonly pathPrefix?: string;
   readonly from?: Test;
   readonly to?: Test;
   readonly when: readonly { readonly test: Test; readonly text: string }[];
@@ -201,9 +206,29 @@ function rateLimitKey(
   };
 }
 
+/**
+ * The text every matching path starts with, when each operation of the rule names paths (an
+ * empty string, which tells nothing, when they share no prefix); undefined otherwise.
+ */
+function requiredPathPrefix(
+  to: readonly Operation[] | undefined,
+  permissionPaths: ReadonlyMap<string, readonly string[] | undefined>,
+): string | undefined {
+  if (!to) return undefined;
+  const prefixes: string[] = [];
+  for (const op of to) {
+    if (op.rolePermissions) return undefined;
+    const paths = op.permission !== undefined ? permissionPaths.get(op.permission) : op.paths;
+    if (!paths || paths.length === 0) return undefined;
+    prefixes.push(...paths.map(literalPrefix));
+  }
+  return commonPrefix(prefixes);
+}
+
 /** Compiles every rule of a checked, defaulted spec. */
 export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledRule[] {
   const permissions = new Map((spec.permissions ?? []).map((p) => [p.name, compileOperation(p)]));
+  const permissionPaths = new Map((spec.permissions ?? []).map((p) => [p.name, p.paths]));
   const rolesClaim = spec.rolesClaim ?? ['roles'];
   const rolesKey = rolesClaim.join('\0');
   const grants = new Map(
@@ -225,8 +250,10 @@ export function compileRules(spec: AuthPolicySpec, policyKey: string): CompiledR
     );
     const limit = rule.rateLimit;
     const keys = peerKeys(rule.from);
+    const pathPrefix = requiredPathPrefix(rule.to, permissionPaths);
     return {
       name,
+      ...(pathPrefix && { pathPrefix }),
       ...(keys && { peerKeys: keys }),
       ...(keys && sourcesArePeerKeys(rule.from!) && { fromIsPeerKeys: true as const }),
       ...(rule.from && { from: anyOf(rule.from.map(compileSource)) }),
