@@ -279,18 +279,28 @@ async function sidecarDecisionWork() {
       }),
     );
   };
-  const decidePerSecond = await rate(async (i) => {
-    const raw = rawHeaders[i % rawHeaders.length]!;
-    await pipeline.decide({
-      method: 'GET',
-      url: BENCH_PATH,
-      host: hostOnly(raw[1]),
-      port: 80,
-      headers: fromRawHeaders(raw),
-      peer: BENCH_CLIENT_ID,
-    });
-  });
-  const perSecond = await rate(oneRequest);
+  // The event loop gets a turn every 64 requests, as between a server's reads: the log
+  // destination's writes complete, as they do in the sidecar, instead of piling up.
+  const withTurns =
+    (work: (i: number) => Promise<unknown>) =>
+    async (i: number): Promise<void> => {
+      await work(i);
+      if (i % 64 === 63) await new Promise((resolve) => setImmediate(resolve));
+    };
+  const decidePerSecond = await rate(
+    withTurns(async (i) => {
+      const raw = rawHeaders[i % rawHeaders.length]!;
+      await pipeline.decide({
+        method: 'GET',
+        url: BENCH_PATH,
+        host: hostOnly(raw[1]),
+        port: 80,
+        headers: fromRawHeaders(raw),
+        peer: BENCH_CLIENT_ID,
+      });
+    }),
+  );
+  const perSecond = await rate(withTurns(oneRequest));
   // The client sidecar's per-request bookkeeping: one outbound result.
   const outboundPerSecond = await rate((i) =>
     metrics.outbound({ kind: 'mesh', status: 200, reusedConnection: i % 100 !== 0, durationMs: 0.4 }),
