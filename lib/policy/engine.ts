@@ -5,7 +5,7 @@ import { parseSpiffeId, workloadIdentityOf } from '../spiffe.ts';
 import type { CompiledPolicy } from './compile.ts';
 import type { AuditRecord, Decision, DecisionReason, NearMiss, RequestContext, RuleRef } from './model.ts';
 import type { WorkloadPolicy } from './policy-index.ts';
-import type { RuleTable } from './rule-table.ts';
+import { positionsFor, type RuleEntry, type RuleTable } from './rule-table.ts';
 import { mfaSatisfied, type CompiledRule, type EvalContext } from './rules.ts';
 
 interface Outcome {
@@ -56,26 +56,52 @@ class Evaluation {
   decide(deny: RuleTable, allow: RuleTable, hasAllow: boolean, defaultAction: 'ALLOW' | 'DENY'): Outcome {
     const { ctx } = this;
     const denyRules = deny.candidates(ctx.peer, ctx.namespace);
-    for (let i = 0; i < denyRules.length; i++) {
-      const { policy, rule } = denyRules[i]!;
-      this.rulesEvaluated++;
-      if (matches(rule, ctx)) return { decision: 'DENY', reason: 'DENY_RULE', decidedBy: ref(policy, rule) };
-    }
-    let stepUp: Outcome | undefined;
+    const denied = this.firstMatch(denyRules, positionsFor(denyRules, ctx.path));
+    if (denied) return { decision: 'DENY', reason: 'DENY_RULE', decidedBy: ref(denied.policy, denied.rule) };
     const allowRules = allow.candidates(ctx.peer, ctx.namespace);
-    for (let i = 0; i < allowRules.length; i++) {
-      const { policy, rule } = allowRules[i]!;
-      this.rulesEvaluated++;
-      if (!matches(rule, ctx)) continue;
+    const positions = positionsFor(allowRules, ctx.path);
+    let stepUp: Outcome | undefined;
+    let from = 0;
+    for (;;) {
+      const found = this.firstMatch(allowRules, positions, from);
+      if (!found) break;
+      const { policy, rule } = found;
       if (!rule.mfa || mfaSatisfied(rule.mfa, ctx.claims)) {
         return { decision: 'ALLOW', reason: 'ALLOW_RULE', decidedBy: ref(policy, rule), rule };
       }
       // Keep looking: another rule may allow without MFA.
       stepUp ??= { decision: 'DENY', reason: 'MFA_REQUIRED', decidedBy: ref(policy, rule), rule };
+      from = found.next;
     }
     if (stepUp) return stepUp;
     if (hasAllow) return { decision: 'DENY', reason: 'NO_ALLOW_MATCH' };
     return { decision: defaultAction, reason: 'MESH_DEFAULT' };
+  }
+
+  /**
+   * The first rule of `rules` at or after position `from` that matches, looking only at the
+   * given positions (all when undefined). Counts the rules passed as looked at, as a walk of
+   * the whole list would: up to the match, or to the end.
+   */
+  private firstMatch(
+    rules: readonly RuleEntry[],
+    positions: readonly number[] | undefined,
+    from = 0,
+  ): (RuleEntry & { next: number }) | undefined {
+    const count = positions ? positions.length : rules.length;
+    let i = 0;
+    if (positions) while (i < count && positions[i]! < from) i++;
+    else i = from;
+    for (; i < count; i++) {
+      const position = positions ? positions[i]! : i;
+      const entry = rules[position]!;
+      if (matches(entry.rule, this.ctx)) {
+        this.rulesEvaluated += position + 1 - from;
+        return { ...entry, next: position + 1 };
+      }
+    }
+    this.rulesEvaluated += rules.length - from;
+    return undefined;
   }
 
   /** The ALLOW rule with the fewest differences; looks at every rule, but only for a deny. */

@@ -39,11 +39,16 @@ const rule = fc.record(
       [{ paths: ['/b/*'] }],
       [{ paths: ['/a'] }, { paths: ['/b/{id}', '/c'] }],
       [{ paths: ['/a', '/ab'] }, { methods: ['GET'] }],
+      [{ paths: ['/x/y/{id}'] }],
+      [{ paths: ['/x/y/z'] }],
+      [{ paths: ['/x/*'] }],
+      [{ paths: ['/x/y/{**}'] }],
     ),
   },
   { requiredKeys: ['to'] },
 );
-const rules = fc.array(rule, { minLength: 1, maxLength: 6 });
+// Up to 40 rules, so that candidate lists are long enough for the path index too.
+const rules = fc.array(rule, { minLength: 1, maxLength: 40, size: 'max' });
 
 /** The first rule of the table that matches, testing from, to and when of every rule. */
 function plainFirstMatch(table: RuleTable, ctx: EvalContext): string | undefined {
@@ -62,7 +67,7 @@ describe('rule index shortcuts', () => {
         rules,
         rules,
         fc.constantFrom(...PEERS),
-        fc.constantFrom('/a', '/ab', '/b/1', '/b/', '/c'),
+        fc.constantFrom('/a', '/ab', '/b/1', '/b/', '/c', '/x/y/z', '/x/y/1', '/x/', '/x/y'),
         fc.constantFrom('GET', 'POST'),
         (denyRules, allowRules, peer, path, method) => {
           const named = (list: typeof denyRules, prefix: string) =>
@@ -89,10 +94,19 @@ describe('rule index shortcuts', () => {
             const allowed = denied === undefined ? plainFirstMatch(view.tables.allow, ctx) : undefined;
             expect(decision.decidedBy?.rule).toBe(denied ?? allowed);
             expect(decision.decision).toBe(denied === undefined && allowed !== undefined ? 'ALLOW' : 'DENY');
+            const looked = (table: RuleTable, matched: string | undefined) => {
+              const list = table.candidates(peer, ctx.namespace);
+              const at = list.findIndex((entry) => entry.rule.name === matched);
+              return at >= 0 ? at + 1 : list.length;
+            };
+            expect(decision.rulesEvaluated).toBe(
+              looked(view.tables.deny, denied) +
+                (denied === undefined ? looked(view.tables.allow, allowed) : 0),
+            );
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 });

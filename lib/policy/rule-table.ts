@@ -65,3 +65,57 @@ export class RuleTable {
     return merged;
   }
 }
+
+/**
+ * Where in a candidate list the rules are whose paths lie under a directory: a rule whose
+ * operations all name paths can match only a path under the directory (up to the last "/")
+ * of the prefix those paths share. Rules without one are looked at for every path.
+ */
+interface PathIndex {
+  readonly everywhere: readonly number[];
+  readonly byDirectory: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Shorter candidate lists are simply walked: the index would cost more than it saves. */
+const INDEXED_FROM = 16;
+const pathIndexes = new WeakMap<readonly RuleEntry[], PathIndex>();
+
+function pathIndexOf(list: readonly RuleEntry[]): PathIndex {
+  let index = pathIndexes.get(list);
+  if (index) return index;
+  const everywhere: number[] = [];
+  const byDirectory = new Map<string, number[]>();
+  list.forEach(({ rule }, position) => {
+    const prefix = rule.pathPrefix ?? '';
+    const directory = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    if (directory.length <= 1) everywhere.push(position);
+    else {
+      const positions = byDirectory.get(directory);
+      if (positions) positions.push(position);
+      else byDirectory.set(directory, [position]);
+    }
+  });
+  index = { everywhere, byDirectory };
+  pathIndexes.set(list, index);
+  return index;
+}
+
+/**
+ * The positions in `list`, ascending, of the rules that may match `path`; undefined for all of
+ * them. Every rule left out has a path prefix that the path does not start with.
+ */
+export function positionsFor(list: readonly RuleEntry[], path: string): readonly number[] | undefined {
+  if (list.length < INDEXED_FROM) return undefined;
+  const { everywhere, byDirectory } = pathIndexOf(list);
+  let found: readonly number[] | undefined;
+  let merged: number[] | undefined;
+  for (let slash = path.indexOf('/', 1); slash >= 0; slash = path.indexOf('/', slash + 1)) {
+    const positions = byDirectory.get(path.slice(0, slash + 1));
+    if (!positions) continue;
+    if (found === undefined) found = positions;
+    else (merged ??= [...found]).push(...positions);
+  }
+  if (found === undefined) return everywhere;
+  if (everywhere.length > 0) (merged ??= [...found]).push(...everywhere);
+  return merged ? merged.sort((a, b) => a - b) : found;
+}
