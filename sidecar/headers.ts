@@ -264,31 +264,45 @@ export function forwardHeaders(
   policy: HeaderPolicy,
 ): ForwardedHeaders {
   const stripped = stripIdentityHeaders(headers, policy);
-  const out = stripped.headers;
-  const omitted: { header: string; reason: OmittedReason }[] = [];
-  const set = (header: string, value: string | undefined, reason: OmittedReason = 'missing') => {
-    const problem = value === undefined ? reason : unsafeValueReason(value, policy.maxValueLength);
-    if (problem) omitted.push({ header, reason: problem });
-    else out.push([header, value!]);
-  };
-  if (identity.peerId !== undefined) set(PEER_ID_HEADER, identity.peerId);
+  const added: AddedHeaders = { out: stripped.headers, omitted: [], maxValueLength: policy.maxValueLength };
+  if (identity.peerId !== undefined) addHeader(added, PEER_ID_HEADER, identity.peerId);
   const { user } = identity;
   if (user) {
-    set(USER_ISSUER_HEADER, user.issuer);
-    if (user.subject !== undefined) set(USER_HEADER, user.subject);
+    addHeader(added, USER_ISSUER_HEADER, user.issuer);
+    if (user.subject !== undefined) addHeader(added, USER_HEADER, user.subject);
     for (const { claim, header } of user.claimHeaders ?? []) {
       const name = comparable(header);
       if (!policy.claimHeaders.has(name))
         throw new TypeError(`claim header ${header} is not in the header policy`);
       const value = claimAt(user.claims, claim);
-      set(
+      addHeader(
+        added,
         name,
         value === undefined ? undefined : claimText(value),
         value === undefined ? 'missing' : 'unsupported-type',
       );
     }
   }
-  return { headers: out, removed: stripped.removed, omitted };
+  return { headers: added.out, removed: stripped.removed, omitted: added.omitted };
+}
+
+/** The headers forwardHeaders is building: verified ones appended, refused ones noted. */
+interface AddedHeaders {
+  readonly out: (readonly [string, string])[];
+  readonly omitted: { header: string; reason: OmittedReason }[];
+  readonly maxValueLength: number;
+}
+
+/** Appends a verified header, or notes why it is not set (`reason` when there is no value). */
+function addHeader(
+  added: AddedHeaders,
+  header: string,
+  value: string | undefined,
+  reason: OmittedReason = 'missing',
+): void {
+  const problem = value === undefined ? reason : unsafeValueReason(value, added.maxValueLength);
+  if (problem) added.omitted.push({ header, reason: problem });
+  else added.out.push([header, value!]);
 }
 
 /** Node's flat rawHeaders ([name, value, name, value, ...]) as a HeaderList. */
