@@ -311,7 +311,7 @@ async function sidecarDecisionWork() {
     decideCpuMicrosPerRequest: 1e6 / decidePerSecond,
     outboundMetricsCpuMicrosPerRequest: 1e6 / outboundPerSecond,
     note:
-      `bench/dataplane.ts's ${set.results.length}-policy, 50-rule AuthPolicy; requests match rule r48 ` +
+      `bench/dataplane.ts's AuthPolicy (${view.tables.allow.all.length} rules); requests match rule r48 ` +
       '(role reader, rate-limited) with 8 headers and one of 16 ES256 tokens (verified-token cache warm); ' +
       'decide() alone, and decide() plus the DecisionRecord and the decision sink (prom-client metrics, ' +
       'the pino decision log to /dev/null through the async destination, the event buffer)',
