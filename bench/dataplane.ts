@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaClient } from '../ca/client/ca-client.ts';
 import { startControlPlane, type LocalWorkload } from '../controller/control-plane.ts';
-import { createDemoIssuer, DEMO_AUDIENCE, DEMO_ISSUER } from '../dev/issuer.ts';
+import { createDemoIssuer } from '../dev/issuer.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { freePorts } from '../test/helpers/ports.ts';
+import { BENCH_PATH as PATH, BENCH_RULES as RULES, benchPolicy } from './lib/dataplane-policy.ts';
 import { compiledLanyard } from './lib/lanyard-build.ts';
 import { nodeProxySource } from './lib/node-proxy.ts';
 import {
@@ -53,7 +54,6 @@ for (const name of SELECTED)
   if (name !== 'direct' && !(PATH_NAMES as readonly string[]).includes(name))
     throw new Error(`--paths: unknown path ${name} (known: ${PATH_NAMES.join(', ')})`);
 const CONNECTIONS = 16;
-const RULES = 50;
 const LOAD_CORE = '0';
 const SERVER_CORE = '1';
 
@@ -179,35 +179,7 @@ const workload = (name: string): LocalWorkload => ({
 const policiesDir = join(dir, 'policies');
 mkdirSync(policiesDir);
 mkdirSync(join(dir, 'state'));
-const policy = {
-  apiVersion: 'lanyard.dev/v1alpha1',
-  kind: 'AuthPolicy',
-  metadata: { name: 'server', namespace: 'bench' },
-  spec: {
-    selector: { matchLabels: { app: 'server' } },
-    userTokens: [{ issuer: DEMO_ISSUER, jwks: issuer.jwksJson, audiences: [DEMO_AUDIENCE] }],
-    permissions: Array.from({ length: RULES }, (_, i) => ({
-      name: `p${i}`,
-      methods: ['GET'],
-      paths: [`/api/v1/resource-${i}/{id}`, `/api/v1/resource-${i}/{id}/items/{**}`],
-    })),
-    roles: [
-      { name: 'reader', permissions: Array.from({ length: RULES }, (_, i) => `p${i}`) },
-      { name: 'auditor', permissions: ['p0'] },
-    ],
-    action: 'ALLOW',
-    rules: Array.from({ length: RULES }, (_, i) => ({
-      name: `r${i}`,
-      from: [{ principals: ['spiffe://cluster.local/ns/bench/sa/client'] }],
-      to: [{ permission: `p${i}` }],
-      when: [{ role: i % 2 === 0 ? 'reader' : 'auditor' }],
-      // The benchmark's requests match the last rule: every rule before it is looked at.
-      ...(i === RULES - 2 ? { rateLimit: { requests: 1_000_000, per: '1s', by: 'user' } } : {}),
-    })),
-  },
-};
-// The requests hit rule r48 (reader, rate-limited, far from the first rule).
-const PATH = `/api/v1/resource-${RULES - 2}/42`;
+const policy = benchPolicy(issuer.jwksJson);
 writeFileSync(join(policiesDir, 'server.yaml'), JSON.stringify(policy));
 const controlPlane = await startControlPlane({
   source: {

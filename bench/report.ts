@@ -294,6 +294,18 @@ if (micro) {
     );
   lines.push(`| path normalization | ${n(micro.paths.perSecond)} | | |`, '');
   lines.push(`Note: ${micro.jwt.note}.`, '');
+  // Absent from results written before this case existed.
+  const work = (micro as Partial<MicroResult>).sidecarWork;
+  if (work) {
+    lines.push('Sidecar work per request besides moving bytes (µs of CPU per request):', '');
+    lines.push('| what | µs CPU / request |', '| --- | --- |');
+    lines.push(`| server sidecar: decide() | ${n(work.decideCpuMicrosPerRequest, 1)} |`);
+    lines.push(
+      `| server sidecar: decide() + DecisionRecord + metrics + log line + event | ${n(work.cpuMicrosPerRequest, 1)} |`,
+    );
+    lines.push(`| client sidecar: outbound metrics | ${n(work.outboundMetricsCpuMicrosPerRequest, 2)} |`, '');
+    lines.push(`Note: ${work.note}.`, '');
+  }
 }
 
 if (caIssuance) {

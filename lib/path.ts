@@ -111,8 +111,55 @@ function removeDotSegments(segments: string[]): string[] {
   return out;
 }
 
+/**
+ * Characters that stand for themselves in a path already in normal form: RFC 3986 pchar and "/"
+ * less the three that the general algorithm rewrites or refuses ("%", "\\", ";").
+ */
+const PLAIN = new Uint8Array(128);
+for (const char of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/")
+  PLAIN[char.charCodeAt(0)] = 1;
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const QUESTION = 0x3f;
+const HASH = 0x23;
+
+/**
+ * The normal form of a path that is in it already, found by one scan: only plain characters, no
+ * empty segment but a final one, no "." or ".." segment. Anything else (escapes, backslashes,
+ * parameters, repeated slashes, dot segments, characters to refuse) returns undefined and goes
+ * through the general algorithm, which would return this same path unchanged.
+ */
+function alreadyNormal(raw: string, options: ResolvedPathOptions): NormalizedPath | undefined {
+  if (raw.length > options.maxLength || raw.charCodeAt(0) !== SLASH) return undefined;
+  let end = raw.length;
+  let segmentStart = 1;
+  for (let i = 1; i <= raw.length; i++) {
+    const code = i < raw.length ? raw.charCodeAt(i) : SLASH;
+    if (code === QUESTION || code === HASH) {
+      // The query is cut off, but a NUL anywhere is refused.
+      if (raw.includes('\0', i)) return undefined;
+      end = i;
+    } else if (code !== SLASH) {
+      if (code >= 128 || PLAIN[code] === 0) return undefined;
+      continue;
+    }
+    const length = i - segmentStart;
+    const atEnd = end !== raw.length || i === raw.length;
+    if (length === 0 && !atEnd) return undefined;
+    if (length === 1 && raw.charCodeAt(segmentStart) === DOT) return undefined;
+    if (length === 2 && raw.charCodeAt(segmentStart) === DOT && raw.charCodeAt(segmentStart + 1) === DOT)
+      return undefined;
+    if (atEnd) break;
+    segmentStart = i + 1;
+  }
+  const path = end === raw.length ? raw : raw.slice(0, end);
+  return (options.caseSensitive ? path : path.toLowerCase()) as NormalizedPath;
+}
+
 function normalize(raw: string, options: ResolvedPathOptions): NormalizedPath {
   if (typeof raw !== 'string') throw new TypeError('a request path must be a string');
+  const normal = alreadyNormal(raw, options);
+  if (normal !== undefined) return normal;
   if (raw.length > options.maxLength) refuse(`longer than ${options.maxLength} characters`, raw);
   if (raw.includes('\0')) refuse('null byte', raw);
   const end = raw.search(/[?#]/);

@@ -53,8 +53,6 @@ const FORBIDDEN_CLAIM_HEADERS: ReadonlySet<string> = new Set([
 
 /** RFC 9110 token: what a field name may be. Anything else (spaces, controls, non-ASCII) is not a name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Visible ASCII and inner spaces or tabs: no CR, LF, NUL, other controls, DEL or non-ASCII. */
-const SAFE_VALUE = /^[\x21-\x7e]([\t\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** Which claim goes into which header; `claim` is a top-level name, or a path into nested objects. */
 export interface ClaimHeader {
@@ -150,6 +148,38 @@ function isIdentityHeader(name: string, policy: HeaderPolicy): boolean {
   );
 }
 
+/** What stripIdentityHeaders does with a header name: keep it, or remove it and report it so. */
+type NameVerdict = { keep: true } | { keep: false; reported: string };
+
+function nameVerdict(name: string, policy: HeaderPolicy): NameVerdict {
+  if (!TOKEN.test(name)) return { keep: false, reported: JSON.stringify(name.slice(0, 64)) };
+  return isIdentityHeader(name, policy) ? { keep: false, reported: name.toLowerCase() } : { keep: true };
+}
+
+/**
+ * Verdicts by header name, per policy: requests repeat the same few names, and the verdict
+ * depends only on the name and the policy. Bounded: cleared when full.
+ */
+const verdicts = new WeakMap<HeaderPolicy, Map<string, NameVerdict>>();
+const MAX_REMEMBERED_NAMES = 512;
+
+function cachedNameVerdict(name: string, policy: HeaderPolicy): NameVerdict {
+  let byName = verdicts.get(policy);
+  if (!byName) verdicts.set(policy, (byName = new Map<string, NameVerdict>()));
+  let verdict = byName.get(name);
+  if (!verdict) {
+    verdict = nameVerdict(name, policy);
+    if (byName.size >= MAX_REMEMBERED_NAMES) byName.clear();
+    byName.set(name, verdict);
+  }
+  return verdict;
+}
+
+/** A value holding CR, LF or NUL, which some parser might split into a second header. */
+function breaksLine(value: string): boolean {
+  return value.includes('\r') || value.includes('\n') || value.includes('\0');
+}
+
 /**
  * Removes every header that could carry a spoofed identity: all x-lanyard-*, the foreign
  * identity headers, and every configured claim header, compared case-insensitively and with
@@ -160,16 +190,15 @@ function isIdentityHeader(name: string, policy: HeaderPolicy): boolean {
 export function stripIdentityHeaders(
   headers: HeaderList,
   policy: HeaderPolicy,
-): { headers: HeaderList; removed: string[] } {
+): { headers: (readonly [string, string])[]; removed: string[] } {
   const kept: (readonly [string, string])[] = [];
   const removed: string[] = [];
-  for (const [name, value] of headers) {
-    const wellFormed = TOKEN.test(name) && !/[\r\n\0]/.test(value);
-    if (!wellFormed || isIdentityHeader(name, policy)) {
-      removed.push(TOKEN.test(name) ? name.toLowerCase() : JSON.stringify(name.slice(0, 64)));
-    } else {
-      kept.push([name, value]);
-    }
+  for (let i = 0; i < headers.length; i++) {
+    const header = headers[i]!;
+    const verdict = cachedNameVerdict(header[0], policy);
+    if (!verdict.keep) removed.push(verdict.reported);
+    else if (breaksLine(header[1])) removed.push(header[0].toLowerCase());
+    else kept.push(header);
   }
   return { headers: kept, removed };
 }
@@ -200,6 +229,18 @@ function claimText(value: unknown): string | undefined {
   return parts.join(',');
 }
 
+/** Visible ASCII and inner spaces or tabs: no CR, LF, NUL, other controls, DEL or non-ASCII. */
+function isSafeValue(value: string): boolean {
+  const last = value.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x21 && code <= 0x7e) continue;
+    const innerBlank = (code === 0x20 || code === 0x09) && i > 0 && i < last;
+    if (!innerBlank) return false;
+  }
+  return last >= 0;
+}
+
 /**
  * Why a value may not be sent as is, or undefined when it may. Values are never altered: a
  * trimmed or filtered identity could name someone else, so an unsafe value sets no header.
@@ -207,7 +248,7 @@ function claimText(value: unknown): string | undefined {
 export function unsafeValueReason(value: string, maxLength: number): OmittedReason | undefined {
   if (value.length === 0) return 'empty';
   if (value.length > maxLength) return 'too-long';
-  if (!SAFE_VALUE.test(value)) return 'unsafe-characters';
+  if (!isSafeValue(value)) return 'unsafe-characters';
   return undefined;
 }
 
@@ -223,31 +264,45 @@ export function forwardHeaders(
   policy: HeaderPolicy,
 ): ForwardedHeaders {
   const stripped = stripIdentityHeaders(headers, policy);
-  const out = [...stripped.headers];
-  const omitted: { header: string; reason: OmittedReason }[] = [];
-  const set = (header: string, value: string | undefined, reason: OmittedReason = 'missing') => {
-    const problem = value === undefined ? reason : unsafeValueReason(value, policy.maxValueLength);
-    if (problem) omitted.push({ header, reason: problem });
-    else out.push([header, value!]);
-  };
-  if (identity.peerId !== undefined) set(PEER_ID_HEADER, identity.peerId);
+  const added: AddedHeaders = { out: stripped.headers, omitted: [], maxValueLength: policy.maxValueLength };
+  if (identity.peerId !== undefined) addHeader(added, PEER_ID_HEADER, identity.peerId);
   const { user } = identity;
   if (user) {
-    set(USER_ISSUER_HEADER, user.issuer);
-    if (user.subject !== undefined) set(USER_HEADER, user.subject);
+    addHeader(added, USER_ISSUER_HEADER, user.issuer);
+    if (user.subject !== undefined) addHeader(added, USER_HEADER, user.subject);
     for (const { claim, header } of user.claimHeaders ?? []) {
       const name = comparable(header);
       if (!policy.claimHeaders.has(name))
         throw new TypeError(`claim header ${header} is not in the header policy`);
       const value = claimAt(user.claims, claim);
-      set(
+      addHeader(
+        added,
         name,
         value === undefined ? undefined : claimText(value),
         value === undefined ? 'missing' : 'unsupported-type',
       );
     }
   }
-  return { headers: out, removed: stripped.removed, omitted };
+  return { headers: added.out, removed: stripped.removed, omitted: added.omitted };
+}
+
+/** The headers forwardHeaders is building: verified ones appended, refused ones noted. */
+interface AddedHeaders {
+  readonly out: (readonly [string, string])[];
+  readonly omitted: { header: string; reason: OmittedReason }[];
+  readonly maxValueLength: number;
+}
+
+/** Appends a verified header, or notes why it is not set (`reason` when there is no value). */
+function addHeader(
+  added: AddedHeaders,
+  header: string,
+  value: string | undefined,
+  reason: OmittedReason = 'missing',
+): void {
+  const problem = value === undefined ? reason : unsafeValueReason(value, added.maxValueLength);
+  if (problem) added.omitted.push({ header, reason: problem });
+  else added.out.push([header, value!]);
 }
 
 /** Node's flat rawHeaders ([name, value, name, value, ...]) as a HeaderList. */

@@ -13,6 +13,7 @@ import {
   forwardHeaders,
   invalidTokenChallenge,
   stepUpChallenge,
+  type ClaimHeader,
   type HeaderList,
   type HeaderPolicy,
 } from './headers.ts';
@@ -112,32 +113,66 @@ function parseJwks(text: string): unknown {
   }
 }
 
+/** Where a token may be, as findToken reads it: names and prefixes lowercased once per snapshot. */
+type TokenLocation =
+  | { kind: 'header'; name: string; prefix: string; lowerPrefix: string; asciiPrefix: boolean }
+  | { kind: 'cookie'; cookie: string };
+
+/** The locations of every issuer in order (the default when no issuer is configured). */
+function tokenLocationsOf(issuers: readonly IssuerWithTokens[]): TokenLocation[] {
+  const given = issuers.flatMap((issuer) => issuer.from ?? [DEFAULT_LOCATION]);
+  if (given.length === 0) given.push(DEFAULT_LOCATION);
+  const locations: TokenLocation[] = [];
+  for (const location of given) {
+    if (location.header) {
+      const prefix = location.prefix ?? '';
+      locations.push({
+        kind: 'header',
+        name: location.header.toLowerCase(),
+        prefix,
+        lowerPrefix: prefix.toLowerCase(),
+        // eslint-disable-next-line no-control-regex
+        asciiPrefix: /^[\x00-\x7f]*$/.test(prefix),
+      });
+    } else if (location.cookie) {
+      locations.push({ kind: 'cookie', cookie: location.cookie });
+    }
+  }
+  return locations;
+}
+
+/** Whether a header name is `lower` (already lowercase), in any case. */
+function sameName(name: string, lower: string): boolean {
+  return name.length === lower.length && (name === lower || name.toLowerCase() === lower);
+}
+
 /** Finds the end-user token: the first configured location that the request carries. */
 function findToken(
   headers: HeaderList,
-  issuers: readonly IssuerWithTokens[],
+  locations: readonly TokenLocation[],
 ): { token?: string; header?: string; duplicate?: boolean } {
-  const locations = issuers.flatMap((issuer) => issuer.from ?? [DEFAULT_LOCATION]);
-  if (locations.length === 0) locations.push(DEFAULT_LOCATION);
   for (const location of locations) {
-    if (location.header) {
-      const name = location.header.toLowerCase();
-      const values = headers.filter(([header]) => header.toLowerCase() === name).map(([, value]) => value);
-      if (values.length > 1) return { duplicate: true, header: name };
-      const value = values[0];
+    if (location.kind === 'header') {
+      let value: string | undefined;
+      for (let i = 0; i < headers.length; i++) {
+        const header = headers[i]!;
+        if (!sameName(header[0], location.name)) continue;
+        if (value !== undefined) return { duplicate: true, header: location.name };
+        value = header[1];
+      }
       if (value === undefined) continue;
-      const prefix = location.prefix ?? '';
-      if (prefix && !value.toLowerCase().startsWith(prefix.toLowerCase())) continue;
-      return { token: value.slice(prefix.length).trim(), header: name };
+      const { prefix, lowerPrefix } = location;
+      // An ASCII prefix found as it is written also starts the lowercased value: no copy needed.
+      const exactPrefix = location.asciiPrefix && value.startsWith(prefix);
+      if (prefix && !exactPrefix && !value.toLowerCase().startsWith(lowerPrefix)) continue;
+      return { token: value.slice(prefix.length).trim(), header: location.name };
     }
-    if (location.cookie) {
-      for (const [header, value] of headers) {
-        if (header.toLowerCase() !== 'cookie') continue;
-        for (const part of value.split(';')) {
-          const eq = part.indexOf('=');
-          if (eq > 0 && part.slice(0, eq).trim() === location.cookie)
-            return { token: part.slice(eq + 1).trim() };
-        }
+    for (const [header, value] of headers) {
+      if (!sameName(header, 'cookie')) continue;
+      for (const part of value.split(';')) {
+        const eq = part.indexOf('=');
+        if (eq > 0 && part.slice(0, eq).trim() === location.cookie)
+          return { token: part.slice(eq + 1).trim() };
       }
     }
   }
@@ -160,6 +195,9 @@ export interface InboundPipeline {
 /** What the pipeline derives from one policy snapshot, once: never per request. */
 interface SnapshotState {
   issuers: IssuerWithTokens[];
+  tokenLocations: TokenLocation[];
+  /** Each issuer's claim-to-header mappings, by the issuer object the validator hands back. */
+  claimHeaders: Map<IssuerWithTokens, ClaimHeader[]>;
   /** Made on first use, for this snapshot; JWKS caches outlive it (the caller's key-source pool). */
   validator?: JwtValidator<IssuerWithTokens>;
   headerPolicy: HeaderPolicy;
@@ -174,8 +212,22 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
     let state = states.get(view);
     if (!state) {
       const issuers = issuersOf(view);
-      const claimHeaders = issuers.flatMap((issuer) => (issuer.claimsToHeaders ?? []).map((m) => m.header));
-      state = { issuers, headerPolicy: compileHeaderPolicy({ claimHeaders }), limiters: new Map() };
+      const claimHeaders = new Map(
+        issuers.map((issuer) => [
+          issuer,
+          (issuer.claimsToHeaders ?? []).map((m) => ({ claim: m.claim, header: m.header })),
+        ]),
+      );
+      const headerPolicy = compileHeaderPolicy({
+        claimHeaders: [...claimHeaders.values()].flatMap((mappings) => mappings.map((m) => m.header)),
+      });
+      state = {
+        issuers,
+        tokenLocations: tokenLocationsOf(issuers),
+        claimHeaders,
+        headerPolicy,
+        limiters: new Map(),
+      };
       states.set(view, state);
     }
     return state;
@@ -240,7 +292,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
 
       const state = stateOf(view);
       const { issuers } = state;
-      const found = findToken(request.headers, issuers);
+      const found = findToken(request.headers, state.tokenLocations);
       if (found.duplicate) {
         return {
           kind: 'reject',
@@ -356,10 +408,7 @@ export function createInboundPipeline(options: InboundPipelineOptions): InboundP
             issuer: verified.issuer.issuer,
             subject: verified.subject,
             claims: verified.claims,
-            claimHeaders: (verified.issuer.claimsToHeaders ?? []).map((m) => ({
-              claim: m.claim,
-              header: m.header,
-            })),
+            claimHeaders: state.claimHeaders.get(verified.issuer),
           },
         },
         state.headerPolicy,

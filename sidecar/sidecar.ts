@@ -10,11 +10,12 @@ import { normalizePath } from '../lib/path.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { createAdminServer } from './admin.ts';
 import { createAppHealth } from './app-health.ts';
-import { createAppForwarder, type DecisionRecord } from './app-forwarder.ts';
+import { createAppForwarder } from './app-forwarder.ts';
 import { BlockClient } from './block-client.ts';
 import { createBlockMetrics } from './block-metrics.ts';
 import { BlockSet } from './block-set.ts';
 import type { SidecarConfig } from './config.ts';
+import { createDecisionSink } from './decision-sink.ts';
 import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
 import {
@@ -25,7 +26,7 @@ import {
 } from './jwt/index.ts';
 import { listenOn } from './listen.ts';
 import { createInboundListener, type InboundListener, type TlsMaterial } from './listener.ts';
-import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
+import { createSidecarMetrics } from './metrics.ts';
 import { createOutOfMeshForwarder, type OutOfMeshForwarder } from './out-of-mesh.ts';
 import { createOutboundProxy, type OutboundProxy } from './outbound.ts';
 import { PolicyClient } from './policy-client.ts';
@@ -151,12 +152,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     validatorFor: (issuers) => createJwtValidator(issuers, jwtOptions),
     blocks,
   });
-  const onDecision = (record: DecisionRecord) => {
-    metrics.record(record);
-    if (record.block) blockMetrics.refused(record.block.type);
-    log.info(decisionLogFields(record), 'decision');
-    reporter.record(record);
-  };
+  const onDecision = createDecisionSink({ metrics, blockMetrics, log, reporter });
   const forwarder = createAppForwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const http2Forwarder = createHttp2Forwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const inbound = createInboundListener({

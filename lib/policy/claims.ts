@@ -14,10 +14,15 @@ export function claimAt(claims: Claims | undefined, path: readonly string[]): un
 
 /** A claim's values as strings: an array's scalar items, or the scalar itself. */
 export function claimValues(value: unknown): string[] {
-  const items = Array.isArray(value) ? (value as unknown[]) : [value];
-  return items
-    .filter((item) => ['string', 'number', 'boolean'].includes(typeof item))
-    .map((item) => String(item));
+  if (!Array.isArray(value)) return isScalar(value) ? [String(value)] : [];
+  const out: string[] = [];
+  for (const item of value as unknown[]) if (isScalar(item)) out.push(String(item));
+  return out;
+}
+
+function isScalar(value: unknown): value is string | number | boolean {
+  const type = typeof value;
+  return type === 'string' || type === 'number' || type === 'boolean';
 }
 
 /** Like claimValues, but a string is split on spaces (OAuth scope strings, some roles claims). */

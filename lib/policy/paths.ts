@@ -44,11 +44,29 @@ export function checkPathPattern(pattern: string): string | undefined {
   return undefined;
 }
 
+export function commonPrefix(texts: readonly string[]): string {
+  let prefix = texts[0] ?? '';
+  for (const text of texts) {
+    let i = 0;
+    while (i < prefix.length && i < text.length && prefix[i] === text[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  return prefix;
+}
+
+/** The literal text that starts every path a checked pattern matches. */
+export function literalPrefix(pattern: string): string {
+  if (pattern.endsWith('*') && !pattern.endsWith('{**}')) return pattern.slice(0, -1);
+  const brace = pattern.indexOf('{');
+  return brace < 0 ? pattern : pattern.slice(0, brace);
+}
+
 /** Compiles checked patterns into one matcher: exact paths by Set, the rest by prefix or RegExp. */
 export function compilePathMatcher(patterns: readonly string[]): PathMatcher {
   const exact = new Set<string>();
   const prefixes: string[] = [];
   const templates: string[] = [];
+  const literals: string[] = [];
   for (const pattern of patterns) {
     if (pattern.endsWith('*') && !pattern.endsWith('{**}')) prefixes.push(pattern.slice(0, -1));
     else if (!pattern.includes('{')) exact.add(pattern);
@@ -62,16 +80,18 @@ export function compilePathMatcher(patterns: readonly string[]): PathMatcher {
         })
         .join('/');
       templates.push(source);
+      literals.push(literalPrefix(pattern));
     }
   }
   const template = templates.length > 0 ? new RegExp(`^(?:${templates.join('|')})$`) : undefined;
+  // Every path the template matches starts with the literal text that all templates share: a
+  // path without it is refused without running the expression.
+  const shared = commonPrefix(literals);
   return {
     test(path) {
-      return (
-        exact.has(path) ||
-        prefixes.some((prefix) => path.startsWith(prefix)) ||
-        (template !== undefined && template.test(path))
-      );
+      if (exact.has(path)) return true;
+      for (let i = 0; i < prefixes.length; i++) if (path.startsWith(prefixes[i]!)) return true;
+      return template !== undefined && path.startsWith(shared) && template.test(path);
     },
   };
 }

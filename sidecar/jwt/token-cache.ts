@@ -4,11 +4,11 @@
 // that no token text is kept. Bounded in size (least recently used goes first); an entry is
 // served only inside its validity window and only while the issuer's key set is the very one
 // that verified it. Only tokens that passed every check are ever stored.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The SHA-256 digest of a compact token, as a map key. */
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 export interface CachedVerification<Value> {
