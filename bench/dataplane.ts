@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaClient } from '../ca/client/ca-client.ts';
 import { startControlPlane, type LocalWorkload } from '../controller/control-plane.ts';
+import { SIDECAR_NODE_FLAGS } from '../controller/inject/injector.ts';
 import { createDemoIssuer } from '../dev/issuer.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
@@ -212,7 +213,8 @@ function sidecar(name: string, ports: { inbound: number; outbound: number; admin
   const profile = PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
     : [];
-  return pinned(SERVER_CORE, process.execPath, [...profile, lanyardMain, 'sidecar'], {
+  // The node flags of the injected sidecar container, so that memory is measured as it runs.
+  return pinned(SERVER_CORE, process.execPath, [...SIDECAR_NODE_FLAGS, ...profile, lanyardMain, 'sidecar'], {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     LANYARD_CONTROL_PLANE: controlPlane.address,
