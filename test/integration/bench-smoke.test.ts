@@ -57,7 +57,7 @@ const MINUTES = 60_000;
 
 describe('benchmarks in --smoke mode', () => {
   it(
-    'dataplane: direct, the nginx pair and the Lanyard pair, open and closed loop, CPU and RSS per proxy',
+    'dataplane: direct, the nginx pair, the Node.js http pair and the Lanyard pair, open and closed loop, CPU and RSS per proxy',
     async () => {
       const result = (await smoke('dataplane.ts', 'dataplane')) as {
         setup: { rates: number[]; smoke: boolean };
@@ -69,7 +69,7 @@ describe('benchmarks in --smoke mode', () => {
         closed: Record<string, { load: { requestsPerSecond: number; non2xx: number }; costs: unknown[] }>;
       };
       expect(result.setup.smoke).toBe(true);
-      for (const path of ['direct', 'nginx', 'lanyard']) {
+      for (const path of ['direct', 'nginx', 'node', 'lanyard']) {
         expect(result.open[path]!.map((entry) => entry.load.rate)).toEqual(result.setup.rates);
         for (const entry of result.open[path]!) {
           expect(entry.load.requests).toBeGreaterThan(0);
@@ -77,11 +77,17 @@ describe('benchmarks in --smoke mode', () => {
         }
         expect(result.closed[path]!.load).toMatchObject({ requestsPerSecond: finite, non2xx: 0 });
       }
-      for (const path of ['nginx', 'lanyard']) {
+      for (const path of ['nginx', 'node', 'lanyard']) {
         expect(result.idleRss[path]!.map((p) => p.role)).toEqual(['client', 'server']);
+        const cost = {
+          cpuSeconds: finite,
+          cpuSecondsPer1000: finite,
+          systemShare: finite,
+          peakRssBytes: finite,
+        };
         expect(result.closed[path]!.costs).toEqual([
-          { role: 'client', cpuSeconds: finite, cpuSecondsPer1000: finite, peakRssBytes: finite },
-          { role: 'server', cpuSeconds: finite, cpuSecondsPer1000: finite, peakRssBytes: finite },
+          { role: 'client', ...cost },
+          { role: 'server', ...cost },
         ]);
       }
       expect(result.closed.lanyard).toMatchObject({ newConnections: finite });
