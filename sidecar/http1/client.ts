@@ -270,10 +270,13 @@ class UpstreamConnection {
       this.socket.destroy();
       return;
     }
+    // Reading stops only while a body waits for its reader (backpressure). A connection keeps
+    // reading between exchanges: bytes out of turn destroy it above, and a close by the server
+    // takes it out of the pool at once.
     const body = this.response?.body;
-    const reading = body === undefined || body.wants;
-    if (reading && this.socket.isPaused()) this.socket.resume();
-    else if (!reading && !this.socket.isPaused()) this.socket.pause();
+    const hold = body !== undefined && !body.complete && !body.wants;
+    if (!hold && this.socket.isPaused()) this.socket.resume();
+    else if (hold && !this.socket.isPaused()) this.socket.pause();
     if (body?.complete) this.settle();
   }
 

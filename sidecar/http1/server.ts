@@ -60,6 +60,8 @@ export interface Http1Server {
 }
 
 const TEXT: HeaderList = [['content-type', 'text/plain; charset=utf-8']];
+/** Bytes of the next requests a client may send while one is answered (pipelining). */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 export function createHttp1Server(options: Http1ServerOptions): Http1Server {
   const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
@@ -161,13 +163,18 @@ class ServerConnection {
     this.updateFlow();
   }
 
-  /** Reads from the socket only while a head or wanted body bytes are due. */
+  /**
+   * Stops reading the socket only for backpressure: a request body its reader does not take
+   * now, or more pipelined bytes waiting than MAX_EARLY_BYTES. Pausing for every request would
+   * cost two system calls per request for nothing.
+   */
   private updateFlow(): void {
     if (this.ending || this.socket.destroyed) return;
     const body = this.exchange?.body;
-    const reading = body === undefined || body.wants;
-    if (reading && this.socket.isPaused()) this.socket.resume();
-    else if (!reading && !this.socket.isPaused()) this.socket.pause();
+    const hold =
+      body !== undefined && !body.wants && (!body.complete || (this.pending?.length ?? 0) >= MAX_EARLY_BYTES);
+    if (!hold && this.socket.isPaused()) this.socket.resume();
+    else if (hold && !this.socket.isPaused()) this.socket.pause();
   }
 
   /** Parses a request head from `buffer` if complete; false while it is not. */
