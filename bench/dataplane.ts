@@ -594,14 +594,17 @@ async function closedLoop(path: Path, seconds: number): Promise<ClosedLoop> {
 
 // --- The run: warm-up, then each rate for each path in turn, then saturation. ----------------
 const startedAt = new Date().toISOString();
-console.error(`bench: warming up (${paths.map((p) => p.name).join(', ')})`);
-for (const path of paths) await openLoop(path, 500, quick ? 1 : 3);
+// Each step is measured right after an unmeasured warm-up of the same path at the same load:
+// a Node.js process idle for some seconds (the other paths' steps) answers the first seconds
+// of a burst slowly (docs/performance.md), and the steps measure the steady state.
+const WARM_UP_SECONDS = quick ? 1 : 3;
 
 const open: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }[]> =
   Object.fromEntries(paths.map((path) => [path.name, []]));
 for (const rate of RATES) {
   for (const path of paths) {
     console.error(`bench: ${path.name} at ${rate} rps for ${SECONDS} s`);
+    await openLoop(path, rate, WARM_UP_SECONDS);
     const { result, ...costs } = await measure(
       path,
       (r: OpenLoop) => r.requests,
@@ -613,6 +616,7 @@ for (const rate of RATES) {
 const closed: Record<string, { load: ClosedLoop; costs: ProxyCost[]; newConnections?: number }> = {};
 for (const path of paths) {
   console.error(`bench: ${path.name} closed loop for ${SECONDS} s`);
+  await closedLoop(path, WARM_UP_SECONDS);
   const { result, ...costs } = await measure(
     path,
     (r: ClosedLoop) => r.requests,
