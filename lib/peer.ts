@@ -1,6 +1,7 @@
 // Verification of a peer's X.509-SVID after the TLS handshake has checked its chain against
 // the trust bundle: the identity is the certificate's one SPIFFE URI SAN, nothing else.
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { isLanyardError } from './errors.ts';
 import { parseSpiffeId, type SpiffeId } from './spiffe.ts';
 
@@ -91,4 +92,22 @@ export function issuedByAny(
 ): boolean {
   const valid = Date.parse(cert.validFrom) <= now && now < Date.parse(cert.validTo);
   return valid && issuers.some((issuer) => cert.checkIssued(issuer) && cert.verify(issuer.publicKey));
+}
+
+/**
+ * A TLS client's checkServerIdentity for a mesh destination: the server's identity is its
+ * SPIFFE ID, not a DNS name, and it must be exactly the one expected.
+ */
+export function serverSpiffeIdCheck(
+  expectedId: string,
+  trustDomains: () => ReadonlySet<string>,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const verdict = verifyPeer(new X509Certificate(cert.raw), {
+      trustDomains: trustDomains(),
+      role: 'server',
+      expectedId,
+    });
+    return verdict.ok ? undefined : new Error(verdict.reason);
+  };
 }

@@ -3,7 +3,6 @@
 // carried over one pooled mTLS HTTP/2 session per destination (ALPN h2), whose server must
 // present exactly the SPIFFE ID expected. The user's Authorization travels on unchanged;
 // identity headers the app may have copied from an inbound request are dropped.
-import { X509Certificate } from 'node:crypto';
 import {
   connect,
   createServer,
@@ -14,8 +13,7 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { PeerCertificate } from 'node:tls';
-import { verifyPeer } from '../lib/peer.ts';
+import { serverSpiffeIdCheck } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, fromRawHeaders, RESERVED_PREFIX } from './headers.ts';
 import { guardSessionHeaders } from './http2-front.ts';
 import { refuseStream } from './http2-forwarder.ts';
@@ -75,15 +73,7 @@ export function createHttp2Outbound(options: Http2OutboundOptions): Http2Outboun
       ca: material.bundlePem,
       minVersion: 'TLSv1.2',
       ALPNProtocols: ['h2'],
-      // The server's identity is its SPIFFE ID, not a DNS name.
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-        const verdict = verifyPeer(new X509Certificate(cert.raw), {
-          trustDomains: options.trustDomains(),
-          role: 'server',
-          expectedId: destination.spiffeId,
-        });
-        return verdict.ok ? undefined : new Error(verdict.reason);
-      },
+      checkServerIdentity: serverSpiffeIdCheck(destination.spiffeId, options.trustDomains),
     });
     const forget = () => {
       if (pool.get(key) === session) pool.delete(key);

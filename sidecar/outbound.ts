@@ -4,14 +4,8 @@
 // connections. The user's Authorization header travels on unchanged; identity headers the
 // app may have copied from an inbound request are dropped (the next hop sets its own).
 import type { Server } from 'node:net';
-import {
-  connect as connectTls,
-  createSecureContext,
-  type PeerCertificate,
-  type SecureContext,
-} from 'node:tls';
-import { X509Certificate } from 'node:crypto';
-import { verifyPeer } from '../lib/peer.ts';
+import { connect as connectTls, createSecureContext, type SecureContext } from 'node:tls';
+import { serverSpiffeIdCheck } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX, type HeaderList } from './headers.ts';
 import { createPlaintextFront } from './http2-front.ts';
 import { createHttp1Server, Http1Pool, type Http1Exchange, type RequestHead } from './http1/index.ts';
@@ -104,15 +98,8 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
             port: destination.port,
             secureContext: context,
             ALPNProtocols: ['http/1.1'],
-            // The server's identity is its SPIFFE ID, not a DNS name: checked on every new connection.
-            checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-              const verdict = verifyPeer(new X509Certificate(cert.raw), {
-                trustDomains: options.trustDomains(),
-                role: 'server',
-                expectedId: destination.spiffeId,
-              });
-              return verdict.ok ? undefined : new Error(verdict.reason);
-            },
+            // Checked on every new connection.
+            checkServerIdentity: serverSpiffeIdCheck(destination.spiffeId, options.trustDomains),
           }),
         maxConnections: options.maxSocketsPerDestination ?? 64,
         exchangeTimeoutMs: upstreamTimeoutMs,
