@@ -237,6 +237,24 @@ function agree(text: string, counts: { accepted: number }): void {
   expect(theirs).toEqual(mine);
 }
 
+it('refuses a tab around a Content-Length, as llhttp does (found by the generated requests)', () => {
+  const bytes = Buffer.from(
+    'GET / HTTP/1.1\r\nHost: orders\r\nContent-Length: 5\t\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    'latin1',
+  );
+  expect(llhttp(bytes)).toBe('HPE_INVALID_CONTENT_LENGTH');
+  expect(ours(bytes)).toBeUndefined();
+});
+
+it('refuses whitespace in a chunk extension, as strict llhttp does (found by the mutated requests)', () => {
+  const bytes = Buffer.from(
+    'POST / HTTP/1.1\r\nHost: orders\r\ntransfer-encoding: chunked\r\n\r\n3; ext=1\r\nabc\r\n0\r\n\r\n',
+    'latin1',
+  );
+  expect(llhttp(bytes)).toBe('HPE_STRICT');
+  expect(ours(bytes)).toBeUndefined();
+});
+
 it('closes where llhttp would keep an HTTP/1.0 connection open that also says close', () => {
   const bytes = Buffer.from(
     'GET / HTTP/1.0\r\nHost: orders\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n',
