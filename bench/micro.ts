@@ -254,10 +254,9 @@ async function sidecarDecisionWork() {
     'Traceparent',
     '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
   ]);
-  const oneRequest = async (i: number) => {
+  const decideOne = (i: number) => {
     const raw = rawHeaders[i % rawHeaders.length]!;
-    const started = performance.now();
-    const outcome = await pipeline.decide({
+    return pipeline.decide({
       method: 'GET',
       url: BENCH_PATH,
       host: hostOnly(raw[1]),
@@ -265,6 +264,10 @@ async function sidecarDecisionWork() {
       headers: fromRawHeaders(raw),
       peer: BENCH_CLIENT_ID,
     });
+  };
+  const oneRequest = async (i: number) => {
+    const started = performance.now();
+    const outcome = await decideOne(i);
     if (outcome.kind !== 'forward') throw new Error(`the bench request was refused: ${outcome.reason}`);
     onDecision(
       decisionRecord({
@@ -287,19 +290,7 @@ async function sidecarDecisionWork() {
       await work(i);
       if (i % 16 === 15) await new Promise((resolve) => setImmediate(resolve));
     };
-  const decidePerSecond = await rate(
-    withTurns(async (i) => {
-      const raw = rawHeaders[i % rawHeaders.length]!;
-      await pipeline.decide({
-        method: 'GET',
-        url: BENCH_PATH,
-        host: hostOnly(raw[1]),
-        port: 80,
-        headers: fromRawHeaders(raw),
-        peer: BENCH_CLIENT_ID,
-      });
-    }),
-  );
+  const decidePerSecond = await rate(withTurns(decideOne));
   const perSecond = await rate(withTurns(oneRequest));
   // The client sidecar's per-request bookkeeping: one outbound result.
   const outboundPerSecond = await rate((i) =>
