@@ -5,7 +5,7 @@
 // `openssl speed` and node:crypto, which bound what any JWT validation can reach. Rates are per
 // CPU second of this process; latencies are wall clock. Last, the server sidecar's decision work
 // per request (bench/dataplane.ts's policy and token; decide, then the production decision sink:
-// metrics, the pino decision log into /dev/null through the async destination, the event
+// metrics, the decision log line into /dev/null through the async destination, the event
 // buffer), and the client sidecar's outbound metrics, in µs of CPU per request.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
@@ -223,7 +223,7 @@ async function sidecarDecisionWork() {
   const onDecision = createDecisionSink({
     metrics,
     blockMetrics,
-    log: buffered.log,
+    infoJson: buffered.infoJson,
     reporter: {
       record(record: DecisionRecord) {
         if (reporter.buffered >= 4000) reporter = newReporter();
@@ -305,7 +305,7 @@ async function sidecarDecisionWork() {
       `bench/dataplane.ts's AuthPolicy (${view.tables.allow.all.length} rules); requests match rule r48 ` +
       '(role reader, rate-limited) with 8 headers and one of 16 ES256 tokens (verified-token cache warm); ' +
       'decide() alone, and decide() plus the DecisionRecord and the decision sink (prom-client metrics, ' +
-      'the pino decision log to /dev/null through the async destination, the event buffer)',
+      'the decision log line to /dev/null through the async destination, the event buffer)',
   };
 }
 const sidecarWork = await sidecarDecisionWork();

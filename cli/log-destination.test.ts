@@ -32,6 +32,30 @@ describe('buffered log destination', () => {
     expect(lines(file).map((line) => line.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('writes an infoJson line as pino writes the same fields: same members, same order', async () => {
+    const file = tempFile();
+    const fd = openSync(file, 'w');
+    const buffered = createBufferedLog({ name: 'lanyard-sidecar', fd });
+    const fields = {
+      decision: 'ALLOW',
+      status: 200,
+      policy: null,
+      path: '/a"b\\c\u0001',
+      dryRun: { rule: 'r' },
+    };
+    buffered.log.info(fields, 'decision');
+    buffered.infoJson(JSON.stringify(fields).slice(1, -1), 'decision');
+    buffered.log.level = 'warn';
+    buffered.infoJson('"quiet":true', 'decision');
+    await buffered.close();
+    const [viaPino, viaJson, ...rest] = lines(file);
+    expect(rest).toEqual([]);
+    expect(typeof viaJson!.time).toBe('number');
+    expect({ ...viaJson, time: 0 }).toEqual({ ...viaPino, time: 0 });
+    expect(Object.keys(viaJson!)).toEqual(Object.keys(viaPino!));
+    expect(viaJson).toMatchObject({ level: 30, name: 'lanyard-sidecar', pid: process.pid, msg: 'decision' });
+  });
+
   it('drops lines beyond its bound and counts every one, then says so in the log', async () => {
     const file = tempFile();
     const fd = openSync(file, 'w');

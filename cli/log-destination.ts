@@ -4,7 +4,7 @@
 // bounded; a line that does not fit is dropped and counted (never silently: the count is a
 // metric and a warning line). Whatever is buffered is written synchronously on exit.
 import { pino, type Logger as PinoLogger } from 'pino';
-import type { Logger } from '../lib/logger.ts';
+import type { InfoJsonWriter, Logger } from '../lib/logger.ts';
 
 export interface BufferedLogOptions {
   /** pino's logger name. */
@@ -25,6 +25,8 @@ export interface BufferedLogOptions {
 
 export interface BufferedLog {
   readonly log: Logger & PinoLogger;
+  /** An info line of `log` from fields that are JSON already: the same line pino writes. */
+  readonly infoJson: InfoJsonWriter;
   /** Lines dropped because the buffer was full, since start. */
   dropped(): number;
   /** Writes what is buffered, synchronously (on exit). */
@@ -48,6 +50,14 @@ export function createBufferedLog(options: BufferedLogOptions): BufferedLog {
     options.onDrop?.();
   });
   const log = pino({ name: options.name }, stream);
+  // pid, hostname and name, as pino writes them after the time: `,"pid":1,"hostname":"h",...`.
+  const bindings = (log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym];
+  const infoJson: InfoJsonWriter = (fieldsJson, message) => {
+    if (!log.isLevelEnabled('info')) return;
+    stream.write(
+      `{"level":${pino.levels.values.info},"time":${Date.now()}${bindings},${fieldsJson},"msg":${JSON.stringify(message)}}\n`,
+    );
+  };
   const reporter = setInterval(() => {
     if (dropped === reported) return;
     // Written once the buffer has room again; if it has none, the next report carries the count.
@@ -69,6 +79,7 @@ export function createBufferedLog(options: BufferedLogOptions): BufferedLog {
   process.on('exit', flushSync);
   return {
     log,
+    infoJson,
     dropped: () => dropped,
     flushSync,
     close: () =>

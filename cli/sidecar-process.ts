@@ -31,7 +31,7 @@ export async function runSidecar(_args: string[], io: CliIo): Promise<number> {
     onDrop: () => droppedLines.inc(),
   });
   const { log } = buffered;
-  const sidecar = await startSidecar(config, { log, registry });
+  const sidecar = await startSidecar(config, { log, infoJson: buffered.infoJson, registry });
   log.info({ spiffeId: sidecar.spiffeId, ports: sidecar.ports }, 'sidecar serving');
   return new Promise((resolve) => {
     const stop = () => {

@@ -15,7 +15,7 @@ import { createHttp2Forwarder } from './http2-forwarder.ts';
 import { createInboundPipeline } from './inbound.ts';
 import { createJwtValidator } from './jwt/index.ts';
 import { createInboundListener, type InboundListener } from './listener.ts';
-import { decisionLogFields } from './metrics.ts';
+import { decisionLogJson } from './decision-log.ts';
 
 const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 const REPORTS = 'spiffe://cluster.local/ns/shop/sa/reports';
@@ -170,7 +170,7 @@ describe('blocks through the HTTP/1.1 and HTTP/2 adapters', () => {
     expect(allowed!.block).toBeUndefined();
     expect(isLoopback(allowed!.source)).toBe(true);
     // The log line names the block and the caller's address.
-    expect(decisionLogFields(blocked!)).toMatchObject({
+    expect(JSON.parse(`{${decisionLogJson(blocked!)}}`)).toMatchObject({
       reason: 'BLOCKED',
       source: blocked!.source,
       block: { id: 'blk-web', type: 'principal' },

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DecisionRecord } from './app-forwarder.ts';
 import { createHttp1Server } from './http1/index.ts';
-import { createSidecarMetrics, decisionLogFields } from './metrics.ts';
+import { createSidecarMetrics } from './metrics.ts';
 import { createOutOfMeshForwarder, type OutOfMeshRoute } from './out-of-mesh.ts';
 
 async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
@@ -139,52 +139,5 @@ describe('sidecar metrics', () => {
         front.close();
       }
     });
-  });
-});
-
-describe('decisionLogFields', () => {
-  it('names the policy and rule of a deny', () => {
-    expect(decisionLogFields(deny)).toMatchObject({
-      decision: 'DENY',
-      policy: 'shop/no-admin',
-      rule: 'outsiders',
-      reason: 'DENY_RULE',
-      latencyMs: 1.235,
-    });
-  });
-
-  it('says null, with the reason, when no rule decided', () => {
-    const fields = decisionLogFields({
-      ...deny,
-      reason: 'ERR_JWT_SIGNATURE',
-      status: 401,
-      policy: undefined,
-      rule: undefined,
-    });
-    expect(fields).toMatchObject({ policy: null, rule: null, reason: 'ERR_JWT_SIGNATURE' });
-  });
-
-  it('copies only the fields it names, so nothing else a record may carry reaches the log', () => {
-    const sneaky = {
-      ...deny,
-      authorization: 'Bearer secret.token.value',
-      headers: [['x', 'y']],
-    } as DecisionRecord;
-    const text = JSON.stringify(decisionLogFields(sneaky));
-    expect(text).not.toContain('secret.token.value');
-    expect(Object.keys(decisionLogFields(sneaky)).sort()).toEqual(
-      [
-        'decision',
-        'latencyMs',
-        'method',
-        'path',
-        'peer',
-        'policy',
-        'reason',
-        'rule',
-        'status',
-        'user',
-      ].sort(),
-    );
   });
 });

@@ -115,30 +115,3 @@ export function createSidecarMetrics(registry: Registry, sources?: SidecarMetric
     },
   };
 }
-
-/**
- * The JSON fields of one decision log line: every field named here and nothing else (so no
- * header, token or claim can slip in), with `policy` and `rule` always present (null when no
- * rule decided, e.g. the mesh default or an invalid token) so that every deny says what denied it.
- */
-export function decisionLogFields(record: DecisionRecord): Record<string, unknown> {
-  // Assigned one by one, in the order of the line: no spread per request.
-  const fields: Record<string, unknown> = {
-    decision: record.decision,
-    status: record.status,
-    reason: record.reason,
-    policy: record.policy ?? null,
-    rule: record.rule ?? null,
-  };
-  if (record.dryRun) fields.dryRun = { ...record.dryRun };
-  fields.peer = record.peer ?? null;
-  fields.user = record.user ?? null;
-  fields.method = record.method;
-  fields.path = record.path;
-  fields.latencyMs = Math.round(record.latencyMs * 1000) / 1000;
-  // The caller's address and the token's id (never the token), and a block that refused.
-  if (record.source !== undefined) fields.source = record.source;
-  if (record.tokenId !== undefined) fields.tokenId = record.tokenId;
-  if (record.block) fields.block = { ...record.block };
-  return fields;
-}

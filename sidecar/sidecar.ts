@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
 import { CaClient, type Svid } from '../ca/client/ca-client.ts';
 import { systemClock } from '../lib/clock.ts';
-import { silentLogger, type Logger } from '../lib/logger.ts';
+import { infoJsonVia, silentLogger, type InfoJsonWriter, type Logger } from '../lib/logger.ts';
 import { normalizePath } from '../lib/path.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { createAdminServer } from './admin.ts';
@@ -44,6 +44,8 @@ export interface RunningSidecar {
 
 export interface SidecarDeps {
   log?: Logger;
+  /** Writes a line per decision; default: through `log`. */
+  infoJson?: InfoJsonWriter;
   registry?: Registry;
 }
 
@@ -152,7 +154,12 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps = {}
     validatorFor: (issuers) => createJwtValidator(issuers, jwtOptions),
     blocks,
   });
-  const onDecision = createDecisionSink({ metrics, blockMetrics, log, reporter });
+  const onDecision = createDecisionSink({
+    metrics,
+    blockMetrics,
+    infoJson: deps.infoJson ?? infoJsonVia(log),
+    reporter,
+  });
   const forwarder = createAppForwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const http2Forwarder = createHttp2Forwarder({ pipeline, appPort: appPort ?? 0, onDecision });
   const inbound = createInboundListener({
