@@ -14,6 +14,7 @@ import {
   type ResponseHead,
 } from './codec.ts';
 import { Http1Error } from './errors.ts';
+import { sweepPeriodMs, Sweeper } from './sweeper.ts';
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -59,9 +60,13 @@ export interface Http1PoolOptions {
   maxConnections?: number;
   /** Exchanges waiting for a connection; more fail at once. Default 1024. */
   maxWaiting?: number;
-  /** A connection in use that stays silent this long is cut off (504 before a response). */
+  /**
+   * A connection silent this long is cut off: in an exchange, a 504 before a response. It runs
+   * from the last byte read or written, in the pool as well, so an idle timeout above it closes
+   * pooled connections after this instead.
+   */
   exchangeTimeoutMs: number;
-  /** An idle pooled connection is closed after this. */
+  /** An idle pooled connection is closed before this: within its last quarter (at most 1 s). */
   idleTimeoutMs: number;
 }
 
@@ -77,10 +82,24 @@ export class Http1Pool {
   private retired = false;
   readonly maxConnections: number;
   private readonly maxWaiting: number;
+  private readonly sweeper: Sweeper;
+  private readonly idleLimitMs: number;
 
   constructor(readonly options: Http1PoolOptions) {
     this.maxConnections = options.maxConnections ?? 64;
     this.maxWaiting = options.maxWaiting ?? 1024;
+    const period = sweepPeriodMs(options.idleTimeoutMs);
+    // Early rather than late: a connection must be gone before the server's own keep-alive
+    // timeout could close it under a request, so it closes in the last period before the limit.
+    this.idleLimitMs = options.idleTimeoutMs - period;
+    this.sweeper = new Sweeper(period, (now) => this.closeIdle(now));
+  }
+
+  /** Closes the connections idle for about idleTimeoutMs; they leave the pool as they close. */
+  private closeIdle(now: number): void {
+    for (const connection of this.idle)
+      if (now - connection.idleSince >= this.idleLimitMs) connection.socket.destroy();
+    if (this.idle.length === 0) this.sweeper.stop();
   }
 
   request(request: UpstreamRequest, handlers: UpstreamHandlers): UpstreamExchange {
@@ -110,7 +129,6 @@ export class Http1Pool {
     if (this.retired) return attempt.fail(new UpstreamError('closed', 'proxy closing'));
     const reused = fresh ? undefined : this.idle.pop();
     if (reused) {
-      reused.socket.setTimeout(0);
       this.busy.add(reused);
       return reused.start(attempt, true);
     }
@@ -134,8 +152,9 @@ export class Http1Pool {
         this.busy.add(connection);
         return connection.start(next, true);
       }
+      connection.idleSince = performance.now();
       this.idle.push(connection);
-      connection.socket.setTimeout(this.options.idleTimeoutMs);
+      this.sweeper.start();
       return;
     }
     connection.socket.destroy();
@@ -194,12 +213,16 @@ class UpstreamConnection {
   private response: { head: ResponseHead; body: BodyReader } | undefined;
   private timedOut = false;
   private lastError: Error | undefined;
+  /** When the connection last went back to the pool (performance.now() time). */
+  idleSince = 0;
 
   constructor(
     private readonly pool: Http1Pool,
     readonly socket: Socket,
   ) {
     socket.setNoDelay(true);
+    // Set once: Node refreshes it on every read and write, so it measures silence.
+    socket.setTimeout(pool.options.exchangeTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
       this.received = true;
       this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -208,7 +231,7 @@ class UpstreamConnection {
     socket.on('error', (error) => (this.lastError = error)); // 'close' follows
     socket.on('end', () => this.response?.body.ended());
     socket.once('close', () => this.closed());
-    // One listener for both timeouts: silence in an exchange (504), or idle in the pool.
+    // Silence in an exchange is a 504; in the pool, the connection just closes.
     socket.on('timeout', () => {
       this.timedOut = this.attempt !== undefined;
       socket.destroy();
@@ -222,7 +245,6 @@ class UpstreamConnection {
     this.received = false;
     this.requestDone = false;
     this.response = undefined;
-    this.socket.setTimeout(this.pool.options.exchangeTimeoutMs);
     const { request } = attempt;
     const source = request.body;
     const framing: BodyFraming =
@@ -306,7 +328,6 @@ class UpstreamConnection {
     const response = this.response;
     if (!this.requestDone || !response?.body.complete || !this.attempt) return;
     this.attempt = undefined;
-    this.socket.setTimeout(0);
     const reusable = response.head.keepAlive && this.pending === undefined && !this.socket.destroyed;
     this.pool.released(this, reusable);
   }

@@ -16,6 +16,7 @@ import {
   type RequestHead,
 } from './codec.ts';
 import { Http1Error } from './errors.ts';
+import { sweepPeriodMs, Sweeper } from './sweeper.ts';
 
 /** One request on a connection and the means to answer it. */
 export interface Http1Exchange {
@@ -67,17 +68,25 @@ export function createHttp1Server(options: Http1ServerOptions): Http1Server {
   const headersTimeoutMs = options.headersTimeoutMs ?? 15_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const open = new Set<ServerConnection>();
+  // Request-head deadlines (slowloris) are checked here, not by a timer per request.
+  const sweeper = new Sweeper(sweepPeriodMs(headersTimeoutMs), (now) => {
+    for (const connection of open) connection.checkHeadDeadline(now);
+  });
   const shared = {
     handle: options.handle,
     headersTimeoutMs,
     draining: false,
-    closed: (connection: ServerConnection) => open.delete(connection),
+    closed: (connection: ServerConnection) => {
+      open.delete(connection);
+      if (open.size === 0) sweeper.stop();
+    },
   };
   return {
     serve(socket) {
       socket.setNoDelay(true);
       socket.setTimeout(idleTimeoutMs, () => socket.destroy());
       open.add(new ServerConnection(socket, shared));
+      sweeper.start();
     },
     get connections() {
       return open.size;
@@ -105,7 +114,8 @@ class ServerConnection {
   private exchange: Exchange | undefined;
   private pumping = false;
   private ending = false;
-  private headerTimer: NodeJS.Timeout | undefined;
+  /** When the next request head must be complete (performance.now() time). */
+  private headDeadline = 0;
 
   constructor(
     readonly socket: Socket,
@@ -118,7 +128,6 @@ class ServerConnection {
     socket.on('end', () => this.exchange?.body.ended());
     socket.on('error', () => undefined); // 'close' follows
     socket.once('close', () => {
-      clearTimeout(this.headerTimer);
       this.exchange?.clientGone();
       shared.closed(this);
     });
@@ -131,12 +140,12 @@ class ServerConnection {
   }
 
   private armHeaderDeadline(): void {
-    clearTimeout(this.headerTimer);
-    this.headerTimer = setTimeout(() => {
-      if (this.exchange) return;
-      this.refuse(408, 'request head timed out');
-    }, this.shared.headersTimeoutMs);
-    this.headerTimer.unref();
+    this.headDeadline = performance.now() + this.shared.headersTimeoutMs;
+  }
+
+  /** Between requests, a head not complete by its deadline is refused (408). */
+  checkHeadDeadline(now: number): void {
+    if (!this.exchange && now >= this.headDeadline) this.refuse(408, 'request head timed out');
   }
 
   /** Moves buffered bytes along: the next request head, or body bytes its reader wants. */
@@ -187,7 +196,6 @@ class ServerConnection {
     const head = parseRequestHead(buffer.toString('latin1', 0, end - 4));
     this.pending = end < buffer.length ? buffer.subarray(end) : undefined;
     this.scanned = 0;
-    clearTimeout(this.headerTimer);
     const exchange = new Exchange(this, head, () => this.pump());
     this.exchange = exchange;
     this.shared.handle(exchange);
@@ -243,7 +251,6 @@ class ServerConnection {
   private end(): void {
     if (this.ending) return;
     this.ending = true;
-    clearTimeout(this.headerTimer);
     this.socket.destroySoon(); // ends, and closes once what was written has gone
   }
 }
