@@ -55,7 +55,16 @@ function referenceCodecs(definition: PackageDefinition): Map<string, Reference> 
 }
 
 const scalarArbitrary: Record<ScalarType, fc.Arbitrary<unknown>> = {
-  string: fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constant('')),
+  // Short and long, ASCII and not (lone surrogates too), around the one-byte length limit, and
+  // one long enough that the message holding it needs a three-byte length.
+  string: fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'grapheme' }),
+    fc.string({ unit: 'binary', maxLength: 200 }),
+    fc.string({ minLength: 120, maxLength: 140 }),
+    fc.constant('x'.repeat(16_400)),
+    fc.constant(''),
+  ),
   bytes: fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
   bool: fc.boolean(),
   int32: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),

@@ -123,10 +123,50 @@ class Writer {
   }
 
   string(value: string): void {
+    // Short ASCII strings (most of what the sidecar sends) byte by byte: no native call.
+    if (value.length < 128 && this.ascii(value)) return;
     const length = Buffer.byteLength(value);
     this.uint32(length);
     this.room(length);
     this.pos += this.buf.write(value, this.pos, length, 'utf8');
+  }
+
+  /** Writes `value` with its one-byte length if it is all ASCII; false (nothing kept) if not. */
+  private ascii(value: string): boolean {
+    const length = value.length;
+    this.room(length + 1);
+    const { buf } = this;
+    const start = this.pos + 1;
+    for (let i = 0; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 127) return false;
+      buf[start + i] = code;
+    }
+    buf[this.pos] = length;
+    this.pos = start + length;
+    return true;
+  }
+
+  /** Starts a length-delimited part written in place; end it with endLengthDelimited(mark). */
+  startLengthDelimited(): number {
+    this.room(1);
+    return this.pos++;
+  }
+
+  /** Writes the part's length at `mark`, moving the part when the length takes more than one byte. */
+  endLengthDelimited(mark: number): void {
+    const length = this.pos - mark - 1;
+    let size = 1;
+    for (let rest = length >>> 7; rest > 0; rest >>>= 7) size += 1;
+    if (size > 1) {
+      this.room(size - 1);
+      this.buf.copyWithin(mark + size, mark + 1, this.pos);
+      this.pos += size - 1;
+    }
+    const end = this.pos;
+    this.pos = mark;
+    this.uint32(length);
+    this.pos = end;
   }
 
   finish(): Buffer {
@@ -294,6 +334,11 @@ export class SchemaCodecs {
     for (const field of this.schema.messages[message]!) {
       const fieldValue = value[field.name];
       if (fieldValue === undefined || fieldValue === null) continue;
+      if (typeof fieldValue === 'string' && field.type === 'string' && !field.repeated && !field.map) {
+        writer.tag(field.id, LENGTH_DELIMITED);
+        writer.string(fieldValue);
+        continue;
+      }
       const fieldPath = `${path}.${field.name}`;
       if (field.map) {
         if (typeof fieldValue !== 'object') throw new TypeError(`${fieldPath}: object expected`);
@@ -314,10 +359,10 @@ export class SchemaCodecs {
   private writeField(writer: Writer, field: FieldSchema, value: unknown, path: string): void {
     if (field.type === 'message') {
       if (typeof value !== 'object' || value === null) throw new TypeError(`${path}: object expected`);
-      const nested = new Writer();
-      this.write(nested, field.ref!, value as Record<string, unknown>, path);
       writer.tag(field.id, LENGTH_DELIMITED);
-      writer.bytes(nested.finish());
+      const mark = writer.startLengthDelimited();
+      this.write(writer, field.ref!, value as Record<string, unknown>, path);
+      writer.endLengthDelimited(mark);
     } else if (field.type === 'enum') {
       // proto3 enums are open: any integer goes, but a name must be one of the enum's.
       const values = this.schema.enums[field.ref!]!;
