@@ -23,6 +23,8 @@ export interface IncomingBody {
 }
 
 const NO_TRAILERS: HeaderList = [];
+/** A body chunk up to this size is copied behind its head into one buffer, written at once. */
+const COALESCE_MAX_BYTES = 16 * 1024;
 
 /** Drives an IncomingBody from the buffer of the connection that owns it. */
 export class BodyReader implements IncomingBody {
@@ -141,12 +143,23 @@ export class BodyWriter {
       return true;
     }
     this.written += chunk.length;
-    socket.cork();
-    if (this.head !== undefined) socket.write(this.head, 'latin1');
+    const chunked = framing.kind === 'chunked';
+    const prefix = chunked ? `${this.head ?? ''}${chunk.length.toString(16)}\r\n` : this.head;
     this.head = undefined;
-    if (framing.kind === 'chunked') socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    if (chunk.length <= COALESCE_MAX_BYTES) {
+      // One buffer, one write: no cork, no writev bookkeeping, one system call (one TLS record).
+      const prefixBytes = prefix?.length ?? 0; // latin1: a byte per character
+      const out = Buffer.allocUnsafe(prefixBytes + chunk.length + (chunked ? 2 : 0));
+      if (prefix !== undefined) out.write(prefix, 0, 'latin1');
+      chunk.copy(out, prefixBytes);
+      if (chunked) out.write('\r\n', prefixBytes + chunk.length, 'latin1');
+      socket.write(out);
+      return !socket.writableNeedDrain;
+    }
+    socket.cork();
+    if (prefix !== undefined) socket.write(prefix, 'latin1');
     socket.write(chunk);
-    if (framing.kind === 'chunked') socket.write('\r\n', 'latin1');
+    if (chunked) socket.write('\r\n', 'latin1');
     socket.uncork();
     return !socket.writableNeedDrain;
   }
