@@ -124,7 +124,7 @@ export function createAppForwarder(options: AppForwarderOptions) {
   const now = options.now ?? (() => performance.now());
   const appHost = options.appHost ?? '127.0.0.1';
   const pool = new Http1Pool({
-    connect: () => connect({ host: appHost, port: options.appPort, noDelay: true }),
+    connect: (onread) => connect({ host: appHost, port: options.appPort, noDelay: true, onread }),
     maxConnections: options.maxAppConnections ?? 256,
     exchangeTimeoutMs: options.appTimeoutMs ?? 60_000,
     // Below the keep-alive timeout of most app servers (Node's is 5 s): the sidecar lets an

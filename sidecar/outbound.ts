@@ -3,8 +3,13 @@
 // the server presents exactly the SPIFFE ID expected for that destination, and reuses
 // connections. The user's Authorization header travels on unchanged; identity headers the
 // app may have copied from an inbound request are dropped (the next hop sets its own).
-import type { Server } from 'node:net';
-import { connect as connectTls, createSecureContext, type SecureContext } from 'node:tls';
+import type { OnReadOpts, Server } from 'node:net';
+import {
+  connect as connectTls,
+  createSecureContext,
+  type ConnectionOptions,
+  type SecureContext,
+} from 'node:tls';
 import { serverSpiffeIdCheck } from '../lib/peer.ts';
 import { FOREIGN_IDENTITY_HEADERS, HOP_BY_HOP_HEADERS, RESERVED_PREFIX, type HeaderList } from './headers.ts';
 import { createPlaintextFront } from './http2-front.ts';
@@ -92,15 +97,19 @@ export function createOutboundProxy(options: OutboundOptions): OutboundProxy {
     let pool = pools.get(key);
     if (!pool) {
       pool = new Http1Pool({
-        connect: () =>
-          connectTls({
+        connect: (onread) => {
+          // tls.connect takes onread as net.connect does (Node's docs); @types/node omits it.
+          const connection: ConnectionOptions & { onread: OnReadOpts } = {
+            onread,
             host: destination.address,
             port: destination.port,
             secureContext: context,
             ALPNProtocols: ['http/1.1'],
             // Checked on every new connection.
             checkServerIdentity: serverSpiffeIdCheck(destination.spiffeId, options.trustDomains),
-          }),
+          };
+          return connectTls(connection);
+        },
         maxConnections: options.maxSocketsPerDestination ?? 64,
         exchangeTimeoutMs: upstreamTimeoutMs,
         idleTimeoutMs: 30_000,

@@ -1,7 +1,7 @@
 // The client side of the HTTP/1.1 engine: a bounded pool of keep-alive connections to one
 // destination. A connection carries one exchange at a time; it goes back to the pool only when
 // both the request and a response that allows it are complete and nothing else arrived.
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import type { HeaderList } from '../headers.ts';
 import { BodyReader, BodyWriter, pipeBody, type IncomingBody } from './body.ts';
 import {
@@ -15,6 +15,9 @@ import {
 } from './codec.ts';
 import { Http1Error } from './errors.ts';
 import { sweepPeriodMs, Sweeper } from './sweeper.ts';
+
+/** The pool's read buffer: as large as a read Node would make, shared by its connections. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -54,8 +57,11 @@ export interface UpstreamHandlers {
 }
 
 export interface Http1PoolOptions {
-  /** Opens a connection to the destination (TCP, or TLS with its peer checks). */
-  connect(): Socket;
+  /**
+   * Opens a connection to the destination (TCP, or TLS with its peer checks), handing `onread`
+   * to net.connect or tls.connect: the pool reads its sockets without the stream machinery.
+   */
+  connect(onread: OnReadOpts): Socket;
   /** Connections open at once, in use or idle. Default 64. */
   maxConnections?: number;
   /** Exchanges waiting for a connection; more fail at once. Default 1024. */
@@ -84,6 +90,7 @@ export class Http1Pool {
   private readonly maxWaiting: number;
   private readonly sweeper: Sweeper;
   private readonly idleLimitMs: number;
+  private readBuffer: Buffer | undefined;
 
   constructor(readonly options: Http1PoolOptions) {
     this.maxConnections = options.maxConnections ?? 64;
@@ -138,9 +145,27 @@ export class Http1Pool {
         return attempt.fail(new UpstreamError('saturated', 'too many requests waiting for a connection'));
       else return void this.waiting.push(attempt);
     }
-    const connection = new UpstreamConnection(this, this.options.connect());
+    const connection = this.open();
     this.busy.add(connection);
     connection.start(attempt, false);
+  }
+
+  /**
+   * A new connection, read through `onread` into the pool's one buffer: each read is copied out
+   * before the next can land there, and Node's Readable machinery (a push, a 'data' event and a
+   * read-more tick per read) is skipped.
+   */
+  private open(): UpstreamConnection {
+    const socket = this.options.connect({
+      buffer: (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)),
+      // Never called before connect() returns: the connection exists by then.
+      callback: (bytes, buffer) => {
+        connection.received(Buffer.from(buffer.subarray(0, bytes)));
+        return true;
+      },
+    });
+    const connection = new UpstreamConnection(this, socket);
+    return connection;
   }
 
   /** A connection finished its exchange; `reusable` when it may carry another. */
@@ -208,7 +233,7 @@ class UpstreamConnection {
   private scanned = 0;
   private attempt: Attempt | undefined;
   private reused = false;
-  private received = false;
+  private gotBytes = false;
   private requestDone = false;
   private response: { head: ResponseHead; body: BodyReader } | undefined;
   private timedOut = false;
@@ -223,11 +248,6 @@ class UpstreamConnection {
     socket.setNoDelay(true);
     // Set once: Node refreshes it on every read and write, so it measures silence.
     socket.setTimeout(pool.options.exchangeTimeoutMs);
-    socket.on('data', (chunk: Buffer) => {
-      this.received = true;
-      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-      this.pump();
-    });
     socket.on('error', (error) => (this.lastError = error)); // 'close' follows
     socket.on('end', () => this.response?.body.ended());
     socket.once('close', () => this.closed());
@@ -238,11 +258,18 @@ class UpstreamConnection {
     });
   }
 
+  /** Bytes read from the socket (a copy: the read buffer is the pool's). */
+  received(chunk: Buffer): void {
+    this.gotBytes = true;
+    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pump();
+  }
+
   start(attempt: Attempt, reused: boolean): void {
     this.attempt = attempt;
     attempt.connection = this;
     this.reused = reused;
-    this.received = false;
+    this.gotBytes = false;
     this.requestDone = false;
     this.response = undefined;
     const { request } = attempt;
@@ -344,14 +371,14 @@ class UpstreamConnection {
     if (attempt.aborted || attempt.settled) return;
     // A kept-alive connection the server had closed meanwhile: try once on a fresh one, when
     // nothing was answered and no body bytes could have been taken.
-    if (this.reused && !this.received && !this.timedOut && attempt.request.body === undefined) {
+    if (this.reused && !this.gotBytes && !this.timedOut && attempt.request.body === undefined) {
       return this.pool.dispatch(attempt, true);
     }
     attempt.fail(
       this.timedOut
         ? new UpstreamError('timeout', 'upstream timed out')
         : new UpstreamError(
-            this.reused || this.received ? 'closed' : 'connect',
+            this.reused || this.gotBytes ? 'closed' : 'connect',
             this.lastError?.message ?? 'connection closed before a response',
           ),
     );

@@ -56,7 +56,7 @@ describe('engine deadlines', () => {
     const sockets: Socket[] = [];
     const port = await listen(upstream(sockets));
     const pool = new Http1Pool({
-      connect: () => connect({ host: '127.0.0.1', port }),
+      connect: (onread) => connect({ host: '127.0.0.1', port, onread }),
       exchangeTimeoutMs: 5_000,
       idleTimeoutMs: 200,
     });
@@ -75,7 +75,7 @@ describe('engine deadlines', () => {
     const sockets: Socket[] = [];
     const port = await listen(upstream(sockets, true));
     const pool = new Http1Pool({
-      connect: () => connect({ host: '127.0.0.1', port }),
+      connect: (onread) => connect({ host: '127.0.0.1', port, onread }),
       exchangeTimeoutMs: 150,
       idleTimeoutMs: 10_000,
     });
