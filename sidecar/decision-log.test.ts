@@ -2,19 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DecisionRecord } from './app-forwarder.ts';
 import { decisionLogJson } from './decision-log.ts';
+import { DENY_RECORD } from '../test/helpers/decision-records.ts';
 
-const deny: DecisionRecord = {
-  peer: 'spiffe://cluster.local/ns/shop/sa/web',
-  user: 'alice',
-  method: 'GET',
-  path: '/admin',
-  status: 403,
-  decision: 'DENY',
-  reason: 'DENY_RULE',
-  policy: 'shop/no-admin',
-  rule: 'outsiders',
-  latencyMs: 1.23456,
-};
+const deny = DENY_RECORD;
 
 const fields = (record: DecisionRecord) =>
   JSON.parse(`{${decisionLogJson(record)}}`) as Record<string, unknown>;

@@ -2,10 +2,10 @@ import { createServer, request, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DecisionRecord } from './app-forwarder.ts';
 import { createHttp1Server } from './http1/index.ts';
 import { createSidecarMetrics } from './metrics.ts';
 import { createOutOfMeshForwarder, type OutOfMeshRoute } from './out-of-mesh.ts';
+import { DENY_RECORD } from '../test/helpers/decision-records.ts';
 
 async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
   // Histograms list their _count and _bucket series under the histogram's own name.
@@ -20,18 +20,7 @@ async function value(registry: Registry, name: string, labels: Record<string, st
   return found?.value;
 }
 
-const deny: DecisionRecord = {
-  peer: 'spiffe://cluster.local/ns/shop/sa/web',
-  user: 'alice',
-  method: 'GET',
-  path: '/admin',
-  status: 403,
-  decision: 'DENY',
-  reason: 'DENY_RULE',
-  policy: 'shop/no-admin',
-  rule: 'outsiders',
-  latencyMs: 1.23456,
-};
+const deny = DENY_RECORD;
 
 describe('sidecar metrics', () => {
   it('counts decisions by decision, reason, policy and rule, and times them', async () => {
