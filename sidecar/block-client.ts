@@ -14,6 +14,7 @@ import {
 } from '../proto/load-blocks.ts';
 import { parseBlockSnapshot, type BlockSet, type SnapshotFault } from './block-set.ts';
 import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
+import { StreamKeeper } from './control-plane-stream.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export type SnapshotOutcome =
@@ -37,11 +38,9 @@ export interface BlockClientOptions {
 }
 
 export class BlockClient {
-  private stream: ClientReadableStream<BlockSnapshotReceived> | undefined;
-  private closeClient: (() => void) | undefined;
-  private stopped = true;
-  private retry: NodeJS.Timeout | undefined;
-  private live = false;
+  private readonly keeper: StreamKeeper<ClientReadableStream<BlockSnapshotReceived>>;
+  /** The stream that delivered a snapshot, while it is the one open. */
+  private delivered: ClientReadableStream<BlockSnapshotReceived> | undefined;
   private readonly backoff: Backoff;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -51,42 +50,37 @@ export class BlockClient {
     this.backoff = options.backoff ?? new Backoff(200, 15_000);
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
+    this.keeper = new StreamKeeper({
+      open: () => this.open(),
+      opened: (stream) => this.listen(stream),
+      lost: (reason, retryInMs) =>
+        this.log.warn(
+          { reason, retryInMs, enforcing: this.options.blocks.version },
+          'block stream lost; keeping the last snapshot',
+        ),
+      backoff: this.backoff,
+    });
   }
 
   /** Whether the stream is up and has delivered a snapshot (the blocks in force are current). */
   get connected(): boolean {
-    return this.live;
+    return this.delivered !== undefined && this.keeper.isCurrent(this.delivered);
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.connect();
+    this.keeper.start();
   }
 
   /** Reconnects with the current TLS material (after an SVID rotation). */
   reconnect(): void {
-    this.teardown();
-    clearTimeout(this.retry);
-    if (!this.stopped) this.connect();
+    this.keeper.reopen();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    this.teardown();
+    this.keeper.stop();
   }
 
-  private teardown(): void {
-    const stream = this.stream;
-    this.stream = undefined;
-    this.live = false;
-    stream?.cancel();
-    this.closeClient?.();
-    this.closeClient = undefined;
-  }
-
-  private connect(): void {
+  private open() {
     const channel = controlPlaneCredentials(
       this.options.tls(),
       this.options.trustDomain,
@@ -100,34 +94,22 @@ export class BlockClient {
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
-    this.closeClient = () => client.close();
     this.stats.connects += 1;
-    const stream = client.Watch({});
-    this.stream = stream;
+    return { stream: client.Watch({}), closeChannel: () => client.close() };
+  }
+
+  private listen(stream: ClientReadableStream<BlockSnapshotReceived>): void {
     let clockChecked = false;
     stream.on('data', (message: BlockSnapshotReceived) => {
-      if (this.stream !== stream) return;
+      if (!this.keeper.isCurrent(stream)) return;
       this.backoff.reset();
-      this.live = true;
+      this.delivered = stream;
       if (!clockChecked) {
         clockChecked = true;
         this.checkClock(message.sentUnixMs);
       }
       this.receive(message);
     });
-    const lost = (reason: string) => {
-      if (this.stream !== stream) return;
-      this.teardown();
-      if (this.stopped) return;
-      const delay = this.backoff.next();
-      this.log.warn(
-        { reason, retryInMs: delay, enforcing: this.options.blocks.version },
-        'block stream lost; keeping the last snapshot',
-      );
-      this.retry = setTimeout(() => this.connect(), delay);
-    };
-    stream.on('error', (error: Error) => lost(error.message));
-    stream.on('end', () => lost('stream ended'));
   }
 
   private receive(message: BlockSnapshotReceived): void {

@@ -10,6 +10,7 @@ import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { loadPolicyProto, type PolicySnapshotMessage } from '../proto/load-policy.ts';
 import type { WatchRequest } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
 import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
+import { StreamKeeper } from './control-plane-stream.ts';
 import type { TlsMaterial } from './listener.ts';
 
 export interface PolicyClientOptions {
@@ -26,10 +27,7 @@ export interface PolicyClientOptions {
 }
 
 export class PolicyClient {
-  private stream: ClientDuplexStream<WatchRequest, PolicySnapshotMessage> | undefined;
-  private closeClient: (() => void) | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
+  private readonly keeper: StreamKeeper<ClientDuplexStream<WatchRequest, PolicySnapshotMessage>>;
   private readonly backoff: Backoff;
   private readonly log: Logger;
   /** The version being enforced, if any. */
@@ -38,61 +36,42 @@ export class PolicyClient {
   constructor(private readonly options: PolicyClientOptions) {
     this.backoff = options.backoff ?? new Backoff(200, 15_000);
     this.log = options.log ?? silentLogger;
+    this.keeper = new StreamKeeper({
+      open: () => {
+        const channel = controlPlaneCredentials(
+          this.options.tls(),
+          this.options.trustDomain,
+          this.options.serverId,
+        );
+        const client = new (loadPolicyProto().PolicyService)(this.options.address, channel, {
+          'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
+        });
+        return { stream: client.Watch(), closeChannel: () => client.close() };
+      },
+      opened: (stream) => {
+        stream.write({ hello: { podName: this.options.podName } });
+        stream.on('data', (message: PolicySnapshotMessage) => this.receive(stream, message));
+      },
+      lost: (reason, retryInMs) =>
+        this.log.warn(
+          { reason, retryInMs, enforcing: this.version },
+          'policy stream lost; keeping the last snapshot',
+        ),
+      backoff: this.backoff,
+    });
   }
 
   start(): void {
-    this.stopped = false;
-    this.connect();
+    this.keeper.start();
   }
 
   /** Reconnects with the current TLS material (after an SVID rotation). */
   reconnect(): void {
-    this.teardown();
-    if (!this.stopped) this.connect();
+    this.keeper.reopen();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    this.teardown();
-  }
-
-  private teardown(): void {
-    const stream = this.stream;
-    this.stream = undefined;
-    stream?.cancel();
-    this.closeClient?.();
-    this.closeClient = undefined;
-  }
-
-  private connect(): void {
-    const Service = loadPolicyProto().PolicyService;
-    const channel = controlPlaneCredentials(
-      this.options.tls(),
-      this.options.trustDomain,
-      this.options.serverId,
-    );
-    const client = new Service(this.options.address, channel, {
-      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
-    });
-    this.closeClient = () => client.close();
-    const stream = client.Watch();
-    this.stream = stream;
-    stream.write({ hello: { podName: this.options.podName } });
-    stream.on('data', (message: PolicySnapshotMessage) => this.receive(stream, message));
-    const lost = (reason: string) => {
-      if (this.stream !== stream) return;
-      this.teardown();
-      if (this.stopped) return;
-      const delay = this.backoff.next();
-      this.log.warn(
-        { reason, retryInMs: delay, enforcing: this.version },
-        'policy stream lost; keeping the last snapshot',
-      );
-      this.retry = setTimeout(() => this.connect(), delay);
-    };
-    stream.on('error', (error: Error) => lost(error.message));
-    stream.on('end', () => lost('stream ended'));
+    this.keeper.stop();
   }
 
   private receive(
