@@ -1,6 +1,6 @@
 // The engine's coarse deadlines over real sockets: an idle pooled connection closes after its
-// idle timeout, a silent upstream is a timeout, and a keep-alive connection that starts a next
-// request head but does not finish it gets a 408.
+// idle timeout, a silent upstream is a timeout, a keep-alive connection that starts a next
+// request head but does not finish it gets a 408, and one that starts none stays open.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Http1Pool, type UpstreamError, type UpstreamResponse } from './client.ts';
@@ -102,5 +102,23 @@ describe('engine deadlines', () => {
     await ended;
     expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(server.connections).toBe(0);
+  });
+
+  it('keeps a kept-alive connection with no next head started open past the head deadline', async () => {
+    const server = createHttp1Server({
+      handle: (exchange) => exchange.respond(200, [], 'ok'),
+      headersTimeoutMs: 100,
+    });
+    const port = await listen((socket) => server.serve(socket));
+    const client = connect({ host: '127.0.0.1', port });
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    client.write('GET /one HTTP/1.1\r\nhost: a\r\n\r\n');
+    expect(await until(() => received.includes('\r\n\r\nok'))).toBe(true);
+    await sleep(400); // four head deadlines, idle: no head has started
+    expect(client.destroyed || client.readableEnded).toBe(false);
+    client.write('GET /two HTTP/1.1\r\nhost: a\r\n\r\n');
+    expect(await until(() => received.split('HTTP/1.1 200 OK').length === 3)).toBe(true);
+    client.destroy();
   });
 });

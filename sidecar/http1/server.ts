@@ -114,8 +114,13 @@ class ServerConnection {
   private exchange: Exchange | undefined;
   private pumping = false;
   private ending = false;
-  /** When the next request head must be complete (performance.now() time). */
-  private headDeadline = 0;
+  /**
+   * When the request head being received must be complete (performance.now() time): armed when
+   * the connection opens and when a later head's first bytes arrive. A kept-alive connection
+   * with nothing on it has no head deadline, only the idle timeout: closing it sooner would
+   * make the next burst pay for new handshakes.
+   */
+  private headDeadline = Infinity;
 
   constructor(
     readonly socket: Socket,
@@ -123,6 +128,7 @@ class ServerConnection {
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      if (!this.exchange && this.headDeadline === Infinity) this.armHeaderDeadline();
       this.pump();
     });
     socket.on('end', () => this.exchange?.body.ended());
@@ -143,7 +149,7 @@ class ServerConnection {
     this.headDeadline = performance.now() + this.shared.headersTimeoutMs;
   }
 
-  /** Between requests, a head not complete by its deadline is refused (408). */
+  /** A head not complete by its deadline is refused (408). */
   checkHeadDeadline(now: number): void {
     if (!this.exchange && now >= this.headDeadline) this.refuse(408, 'request head timed out');
   }
@@ -218,7 +224,9 @@ class ServerConnection {
       return this.end();
     }
     if (!keepAlive || this.shared.draining) return this.end();
-    this.armHeaderDeadline();
+    // Pipelined bytes are the next head's start; without them the deadline waits for a byte.
+    if (this.pending) this.armHeaderDeadline();
+    else this.headDeadline = Infinity;
     this.pump();
   }
 
