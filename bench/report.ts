@@ -250,13 +250,25 @@ if (spire) {
   );
   lines.push(`SPIRE: ${spire.setup.spire}. Lanyard: ${spire.setup.lanyard}.`, '');
   lines.push('What differs per call:', ...spire.setup.differences.map((d: string) => `- ${d}`), '');
-  lines.push('| server, SVID | issued/s | p50 ms | p99 ms | errors |', '| --- | --- | --- | --- | --- |');
+  lines.push(
+    '| server, SVID | issued/s | p50 ms | p99 ms | errors | server CPU µs/call | client CPU µs/call | server busy (main thread) | client busy | core 0, core 1 busy |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const [name, f] of Object.entries(spire.summary)) {
+    const main = f.busy.serverMainThread === null ? '' : ` (${n(f.busy.serverMainThread, 2)})`;
     lines.push(
-      `| ${name} | ${n(f.perSecond)} | ${n(f.latencyMs.p50, 1)} | ${n(f.latencyMs.p99, 1)} | ${f.errors} |`,
+      `| ${name} | ${n(f.perSecond)} | ${n(f.latencyMs.p50, 1)} | ${n(f.latencyMs.p99, 1)} | ${f.errors} | ${n(f.cpuMicrosPerCall.server)} | ${n(f.cpuMicrosPerCall.client)} | ${n(f.busy.server, 2)}${main} | ${n(f.busy.client, 2)} | ${f.busy.cores.map((c) => n(c, 2)).join(', ')} |`,
     );
   }
-  lines.push('');
+  lines.push(
+    '',
+    'Busy: share of one core during the round; cores count every process on the machine. Lanyard/SPIRE issued/s in each pair of back-to-back rounds (the spread of the noise): ' +
+      (['x509', 'jwt'] as const)
+        .map((kind) => `${kind} ${spire.ratios[kind].throughputPerRound.map((r) => n(r, 2)).join(', ')}`)
+        .join('; ') +
+      '.',
+    '',
+  );
   for (const kind of ['x509', 'jwt'] as const) {
     const r = spire.ratios[kind];
     targets.push({

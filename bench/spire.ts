@@ -1,13 +1,21 @@
 // Identity issuance, Lanyard's CA against a SPIRE server (not a test):
-//   npx tsx bench/spire.ts [--seconds N] [--callers N] [--quick] [--smoke]
+//   npx tsx bench/spire.ts [--seconds N] [--callers N] [--rounds N] [--quick] [--smoke]
 // Builds spire-server from the Go module proxy (once, into ~/.cache/lanyard/bench), runs it with
 // its default plugins (sqlite datastore, in-memory keys, join_token node attestor) in a temp
 // dir, and runs Lanyard's CA gRPC server as a process too. Both servers are pinned to core 1;
 // this script, their one client, to core 0. The same client code (grpc-js) mints X.509-SVIDs
 // (from the same CSRs: distinct P-256 keys with the SPIFFE ID as URI SAN) and JWT-SVIDs with
 // N concurrent callers, rounds interleaved. What differs per call is recorded in the results.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +51,7 @@ const option = (name: string, fallback: number) => {
 };
 const SECONDS = option('--seconds', SMOKE ? 1 : quick ? 2 : 10);
 const CALLERS = option('--callers', SMOKE ? 4 : quick ? 10 : 100);
-const ROUNDS = quick ? 1 : 2;
+const ROUNDS = option('--rounds', quick ? 1 : 3);
 const SPIRE_VERSION = 'v1.13.3';
 const TRUST_DOMAIN = 'cluster.local';
 
@@ -218,6 +226,28 @@ const calls: Record<string, Call> = {
     ),
 };
 
+/** Busy and total jiffies of each core so far, from /proc/stat. */
+function coreJiffies(): { busy: number; total: number }[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((line) => /^cpu\d+ /.test(line))
+    .map((line) => {
+      const ticks = line.split(/\s+/).slice(1).map(Number);
+      const total = ticks.reduce((sum, t) => sum + t, 0);
+      // idle and iowait
+      return { busy: total - ticks[3]! - ticks[4]!, total };
+    });
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds of a process's main thread: for Node.js, the event loop's busy time. */
+function mainThreadSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 interface Figures {
   perSecond: number;
   calls: number;
@@ -225,10 +255,19 @@ interface Figures {
   latencyMs: { p50: number; p99: number };
   /** CPU time per completed call: of the server process, and of this client. Steadier than rates on a shared machine. */
   cpuMicrosPerCall: { server: number; client: number };
+  /**
+   * Busy share of one core during the round: the server process (all threads), its main thread
+   * (Lanyard: the event loop; null for SPIRE, whose work is spread over goroutines), this client,
+   * and each whole core (all processes on the machine, other work included).
+   */
+  busy: { server: number; serverMainThread: number | null; client: number; cores: number[] };
 }
 
 /** CALLERS concurrent callers, each one call at a time, for `seconds`; `server` is the pid that answers. */
 async function drive(call: Call, server: number, seconds = SECONDS): Promise<Figures> {
+  const isNode = server === lanyardProcess.pid;
+  const coresStart = coreJiffies();
+  const mainThreadStart = isNode ? mainThreadSeconds(server) : 0;
   const serverCpuStart = cpuSeconds(server);
   const clientCpuStart = process.cpuUsage();
   const latencies: number[] = [];
@@ -255,6 +294,11 @@ async function drive(call: Call, server: number, seconds = SECONDS): Promise<Fig
   const elapsed = (performance.now() - started) / 1000;
   const serverCpu = cpuSeconds(server) - serverCpuStart;
   const clientCpu = process.cpuUsage(clientCpuStart);
+  const cores = coreJiffies().map((core, i) => {
+    const start = coresStart[i]!;
+    return (core.busy - start.busy) / Math.max(1, core.total - start.total);
+  });
+  const mainThread = isNode ? mainThreadSeconds(server) - mainThreadStart : 0;
   if (firstError) console.error(`bench: first error: ${(firstError as Error).message}`);
   latencies.sort((a, b) => a - b);
   return {
@@ -265,6 +309,12 @@ async function drive(call: Call, server: number, seconds = SECONDS): Promise<Fig
     cpuMicrosPerCall: {
       server: (serverCpu * 1e6) / latencies.length,
       client: (clientCpu.user + clientCpu.system) / latencies.length,
+    },
+    busy: {
+      server: serverCpu / elapsed,
+      serverMainThread: isNode ? mainThread / elapsed : null,
+      client: (clientCpu.user + clientCpu.system) / 1e6 / elapsed,
+      cores,
     },
   };
 }
@@ -291,10 +341,14 @@ for (let round = 0; round < ROUNDS; round++) {
     );
   }
 }
-/** The round with the median rate (of two: the better one, as noise only ever slows). */
+/** The best round by rate: noise from other work only ever slows. */
 const best = (figures: Figures[]) => [...figures].sort((a, b) => b.perSecond - a.perSecond)[0]!;
 const summary = Object.fromEntries(Object.entries(rounds).map(([name, figures]) => [name, best(figures)]));
 const ratio = (kind: 'x509' | 'jwt') => ({
+  /** Lanyard's rate over SPIRE's in each pair of back-to-back rounds: the spread of the noise. */
+  throughputPerRound: rounds[`lanyard ${kind}`]!.map(
+    (figures, i) => figures.perSecond / rounds[`spire ${kind}`]![i]!.perSecond,
+  ),
   throughput: summary[`lanyard ${kind}`]!.perSecond / summary[`spire ${kind}`]!.perSecond,
   p99: summary[`lanyard ${kind}`]!.latencyMs.p99 / summary[`spire ${kind}`]!.latencyMs.p99,
   // Below 1: Lanyard's server spends less CPU per SVID than SPIRE's.
@@ -334,13 +388,13 @@ const file = writeResult('spire', result);
 console.log(`bench: wrote ${file}`);
 for (const [name, figures] of Object.entries(summary)) {
   console.log(
-    `${name.padEnd(13)} ${figures.perSecond.toFixed(0)}/s p50 ${figures.latencyMs.p50.toFixed(1)} ms p99 ${figures.latencyMs.p99.toFixed(1)} ms errors ${figures.errors}; CPU per call: server ${figures.cpuMicrosPerCall.server.toFixed(0)} µs, client ${figures.cpuMicrosPerCall.client.toFixed(0)} µs`,
+    `${name.padEnd(13)} ${figures.perSecond.toFixed(0)}/s p50 ${figures.latencyMs.p50.toFixed(1)} ms p99 ${figures.latencyMs.p99.toFixed(1)} ms errors ${figures.errors}; CPU per call: server ${figures.cpuMicrosPerCall.server.toFixed(0)} µs, client ${figures.cpuMicrosPerCall.client.toFixed(0)} µs; busy: server ${figures.busy.server.toFixed(2)}${figures.busy.serverMainThread === null ? '' : ` (main thread ${figures.busy.serverMainThread.toFixed(2)})`}, client ${figures.busy.client.toFixed(2)}, cores ${figures.busy.cores.map((c) => c.toFixed(2)).join(' ')}`,
   );
 }
 for (const kind of ['x509', 'jwt'] as const) {
   const r = ratio(kind);
   console.log(
-    `${kind}: Lanyard/SPIRE throughput ${r.throughput.toFixed(2)}, p99 ${r.p99.toFixed(2)}, server CPU per call ${r.serverCpuPerCall.toFixed(2)} (target: throughput ≥ 1)`,
+    `${kind}: Lanyard/SPIRE throughput ${r.throughput.toFixed(2)} (per round: ${r.throughputPerRound.map((t) => t.toFixed(2)).join(' ')}), p99 ${r.p99.toFixed(2)}, server CPU per call ${r.serverCpuPerCall.toFixed(2)} (target: throughput ≥ 1)`,
   );
 }
 lanyardClient.close();
