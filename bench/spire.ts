@@ -138,11 +138,11 @@ const spireClient = new svidPackage.spire.api.server.svid.v1.SVID(
 );
 
 // --- Lanyard's CA server, as a process. -------------------------------------------------------
-// Join tokens are made up front, enough for Lanyard's two kinds of call at up to 2,000 calls
-// per second through the warm-up and every round; a caller that has used all of its tokens
-// stops early.
+// Join tokens are single-use, and the CA keeps at most 100,000 pending: before each Lanyard
+// warm-up or round, every caller is topped up to enough for TOKEN_RATE calls per second over it
+// (far above any rate measured here); a caller that has used all of its tokens stops early.
 const WARM_UP_SECONDS = SMOKE ? 0 : quick ? 1 : 3;
-const tokensPerCaller = Math.ceil((2 * 2000 * (SECONDS * ROUNDS + WARM_UP_SECONDS)) / CALLERS);
+const TOKEN_RATE = 4000;
 const lanyardProcess = spawn(
   'taskset',
   [
@@ -154,21 +154,39 @@ const lanyardProcess = spawn(
     fileURLToPath(new URL('./lib/ca-server-process.ts', import.meta.url)),
   ],
   {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_CALLERS: String(CALLERS), BENCH_TOKENS_PER_CALLER: String(tokensPerCaller) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_CALLERS: String(CALLERS) },
   },
 );
 children.push(lanyardProcess);
-const ready = await new Promise<{ port: number; rootsPem: string; tokens: string[][] }>((resolve, reject) => {
-  let buffered = '';
-  lanyardProcess.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const end = buffered.indexOf('\n');
-    if (end >= 0)
-      resolve(JSON.parse(buffered.slice(0, end)) as { port: number; rootsPem: string; tokens: string[][] });
-  });
-  lanyardProcess.once('exit', (code) => reject(new Error(`the Lanyard CA process exited (${code})`)));
+/** The CA process answers each request on its stdin with one JSON line on its stdout. */
+const lanyardLines: string[] = [];
+const lineWaiters: ((line: string) => void)[] = [];
+let lanyardOutput = '';
+lanyardProcess.stdout.on('data', (chunk: Buffer) => {
+  lanyardOutput += chunk.toString();
+  for (let end = lanyardOutput.indexOf('\n'); end >= 0; end = lanyardOutput.indexOf('\n')) {
+    const line = lanyardOutput.slice(0, end);
+    lanyardOutput = lanyardOutput.slice(end + 1);
+    const waiter = lineWaiters.shift();
+    if (waiter) waiter(line);
+    else lanyardLines.push(line);
+  }
 });
+const lanyardExited = new Promise<never>((_, reject) =>
+  lanyardProcess.once('exit', (code) => reject(new Error(`the Lanyard CA process exited (${code})`))),
+);
+lanyardExited.catch(() => undefined);
+const nextLine = () =>
+  Promise.race([
+    new Promise<string>((resolve) => {
+      const line = lanyardLines.shift();
+      if (line === undefined) lineWaiters.push(resolve);
+      else resolve(line);
+    }),
+    lanyardExited,
+  ]);
+const ready = JSON.parse(await nextLine()) as { port: number; rootsPem: string };
 const Service = loadCaProto().CertificateService;
 const lanyardClient = new Service(
   `127.0.0.1:${ready.port}`,
@@ -202,10 +220,20 @@ function unary(client: Client, method: string, request: unknown, metadata: Metad
   );
 }
 class OutOfTokens extends Error {}
+let tokens: string[][] = Array.from({ length: CALLERS }, () => []);
 const tokenCursor = new Array<number>(CALLERS).fill(0);
+/** Tops every caller up to the tokens it may need for `seconds` of calls (see TOKEN_RATE). */
+async function topUpTokens(seconds: number): Promise<void> {
+  const need = Math.ceil((TOKEN_RATE * seconds) / CALLERS);
+  const counts = tokens.map((own, caller) => Math.max(0, need - (own.length - tokenCursor[caller]!)));
+  lanyardProcess.stdin.write(`${JSON.stringify(counts)}\n`);
+  const fresh = JSON.parse(await nextLine()) as string[][];
+  tokens = tokens.map((own, caller) => [...own.slice(tokenCursor[caller]), ...fresh[caller]!]);
+  tokenCursor.fill(0);
+}
 function lanyardMetadata(caller: number): Metadata {
   const metadata = new Metadata();
-  const token = ready.tokens[caller]![tokenCursor[caller]!++];
+  const token = tokens[caller]![tokenCursor[caller]!++];
   if (!token) throw new OutOfTokens();
   metadata.set('lanyard-join-token', token);
   return metadata;
@@ -325,6 +353,7 @@ async function drive(call: Call, server: number, seconds = SECONDS): Promise<Fig
 const serverOf = (name: string) =>
   name.startsWith('lanyard') ? lanyardProcess.pid! : spireServer.child.pid!;
 for (const [name, call] of Object.entries(calls)) {
+  if (name.startsWith('lanyard')) await topUpTokens(Math.max(1, WARM_UP_SECONDS));
   if (WARM_UP_SECONDS > 0) {
     console.error(`bench: ${name}, warm-up ${WARM_UP_SECONDS} s`);
     await drive(call, serverOf(name), WARM_UP_SECONDS);
@@ -336,6 +365,7 @@ const rounds: Record<string, Figures[]> = Object.fromEntries(Object.keys(calls).
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, call] of Object.entries(calls)) {
     console.error(`bench: ${name}, ${CALLERS} callers, ${SECONDS} s (round ${round + 1}/${ROUNDS})`);
+    if (name.startsWith('lanyard')) await topUpTokens(SECONDS);
     rounds[name]!.push(
       await drive(call, name.startsWith('lanyard') ? lanyardProcess.pid! : spireServer.child.pid!),
     );
