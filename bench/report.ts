@@ -250,13 +250,34 @@ if (spire) {
   );
   lines.push(`SPIRE: ${spire.setup.spire}. Lanyard: ${spire.setup.lanyard}.`, '');
   lines.push('What differs per call:', ...spire.setup.differences.map((d: string) => `- ${d}`), '');
-  lines.push('| server, SVID | issued/s | p50 ms | p99 ms | errors |', '| --- | --- | --- | --- | --- |');
-  for (const [name, f] of Object.entries(spire.summary)) {
+  lines.push(
+    '| server, SVID | issued/s | p50 ms | p99 ms | errors | server CPU µs/call | client CPU µs/call | server busy (main thread) | client busy | core 0, core 1 busy |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  // Results written before a field existed render it as n/a.
+  for (const [name, f] of Object.entries(spire.summary) as [
+    string,
+    Partial<(typeof spire.summary)[string]>,
+  ][]) {
+    const busy = f.busy;
+    const main = busy && busy.serverMainThread !== null ? ` (${n(busy.serverMainThread, 2)})` : '';
     lines.push(
-      `| ${name} | ${n(f.perSecond)} | ${n(f.latencyMs.p50, 1)} | ${n(f.latencyMs.p99, 1)} | ${f.errors} |`,
+      `| ${name} | ${n(f.perSecond ?? NaN)} | ${n(f.latencyMs?.p50 ?? NaN, 1)} | ${n(f.latencyMs?.p99 ?? NaN, 1)} | ${f.errors ?? 'n/a'} | ${n(f.cpuMicrosPerCall?.server ?? NaN)} | ${n(f.cpuMicrosPerCall?.client ?? NaN)} | ${busy ? n(busy.server, 2) + main : 'n/a'} | ${n(busy?.client ?? NaN, 2)} | ${busy?.cores.map((c) => n(c, 2)).join(', ') ?? 'n/a'} |`,
     );
   }
-  lines.push('');
+  lines.push(
+    '',
+    'Busy: share of one core during the round; cores count every process on the machine. Lanyard/SPIRE issued/s in each pair of back-to-back rounds (the spread of the noise): ' +
+      (['x509', 'jwt'] as const)
+        .map((kind) => {
+          const perRound = (spire.ratios[kind] as Partial<(typeof spire.ratios)[typeof kind]>)
+            .throughputPerRound;
+          return `${kind} ${perRound?.map((r) => n(r, 2)).join(', ') ?? 'n/a'}`;
+        })
+        .join('; ') +
+      '.',
+    '',
+  );
   for (const kind of ['x509', 'jwt'] as const) {
     const r = spire.ratios[kind];
     targets.push({

@@ -175,6 +175,31 @@ describe('CA gRPC server', () => {
     expect(codes.filter((code) => code !== status.RESOURCE_EXHAUSTED && code !== status.OK)).toHaveLength(4);
   });
 
+  it('answers a burst of requests in turns: the first SVIDs leave before the last are signed', async () => {
+    const server = await start({ signingTurnMs: 0 });
+    const client = connect(server);
+    const burst = 30;
+    const issuedSoFar = async () =>
+      (await server.registry.getSingleMetric('lanyard_ca_issued_total')!.get()).values.reduce(
+        (sum, sample) => sum + sample.value,
+        0,
+      );
+    let issuedAtFirstAnswer: Promise<number> | undefined;
+    const csr = p256Csr().csr;
+    const calls = Array.from({ length: burst }, (_, i) =>
+      issue(client, csr, join(server.joinTokens.create({ ...identity, serviceAccount: `caller-${i}` }))).then(
+        () => {
+          issuedAtFirstAnswer ??= issuedSoFar();
+        },
+      ),
+    );
+    await Promise.all(calls);
+    // All at once, these requests used to be signed in one event-loop turn, and every answer
+    // waited for the last signature.
+    expect(await issuedAtFirstAnswer).toBeLessThan(burst / 2);
+    expect(await issuedSoFar()).toBe(burst);
+  });
+
   it('mints JWT-SVIDs that verify with the JWKS, and refuses one without an audience', async () => {
     const server = await start();
     const client = connect(server);

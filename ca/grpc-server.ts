@@ -28,6 +28,7 @@ import { reasonOf, toServiceError } from './grpc-errors.ts';
 import type { TrustBundle as Bundle } from './keyring.ts';
 import type { CaMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { TurnQueue } from './turn-queue.ts';
 import { MutableCertificateProvider } from './tls-provider.ts';
 
 export interface CaServerOptions {
@@ -55,6 +56,11 @@ export interface CaServerOptions {
     definition: ServiceDefinition;
     implementation: UntypedServiceImplementation;
   }[];
+  /**
+   * The longest run of signing, in ms, before the server turns to writing responses and reading
+   * requests again (see turn-queue.ts); default 5.
+   */
+  readonly signingTurnMs?: number;
   /** The largest request message; default 64 KiB (a CSR is far smaller). */
   readonly maxMessageBytes?: number;
 }
@@ -84,6 +90,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   const logger = options.logger ?? silentLogger;
   const { ca, auth, metrics, trustDomain } = options;
   const bundleMessage = bundleMessages(trustDomain);
+  const turns = new TurnQueue(options.signingTurnMs ?? 5);
   const limiter = new RateLimiter(options.ratePerSecond ?? 500, () => options.clock.now());
   const attestations = options.attestationsPerSecond ?? 20;
   const attestationLimiter = new RateLimiter(attestations, () => options.clock.now(), 2 * attestations);
@@ -130,61 +137,64 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     return toServiceError(error);
   }
 
-  const handlers: CertificateServiceHandlers = {
-    IssueX509SVID(
-      call: ServerUnaryCall<IssueX509SVIDRequest__Output, IssueX509SVIDResponse>,
-      callback: sendUnaryData<IssueX509SVIDResponse>,
-    ) {
-      const stop = metrics?.latency.startTimer({ kind: 'x509' });
+  /**
+   * A unary signing method: authenticates the caller, applies its rate limit, then signs in a
+   * turn of the signing queue (skipped if the caller has gone by then).
+   */
+  function signing<Req, Res>(kind: 'x509' | 'jwt', sign: (request: Req, identity: WorkloadIdentity) => Res) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const stop = metrics?.latency.startTimer({ kind });
+      const refuse = (error: unknown) => {
+        callback(fail(kind, error));
+        stop?.();
+      };
       caller(call)
         .then((identity) => {
           if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
             throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
           }
-          const ttlSeconds = call.request.ttlSeconds;
-          const issued = ca.issueX509Svid({
-            csr: call.request.csr,
-            identity,
-            ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
-          });
-          metrics?.issued.inc({ kind: 'x509' });
-          callback(null, {
-            spiffeId: issued.spiffeId,
-            certChain: [...issued.chain],
-            bundle: bundleMessage(issued.bundle),
-            expiresAtUnixMs: issued.expiresAt,
+          turns.push(() => {
+            if (call.cancelled) return;
+            try {
+              const response = sign(call.request, identity);
+              metrics?.issued.inc({ kind });
+              callback(null, response);
+              stop?.();
+            } catch (error) {
+              refuse(error);
+            }
           });
         })
-        .catch((error: unknown) => callback(fail('x509', error)))
-        .finally(() => stop?.());
-    },
+        .catch(refuse);
+    };
+  }
 
-    MintJWTSVID(
-      call: ServerUnaryCall<MintJWTSVIDRequest__Output, MintJWTSVIDResponse>,
-      callback: sendUnaryData<MintJWTSVIDResponse>,
-    ) {
-      const stop = metrics?.latency.startTimer({ kind: 'jwt' });
-      caller(call)
-        .then((identity) => {
-          if (!limiter.take(`${identity.namespace}/${identity.serviceAccount}`)) {
-            throw caError('ERR_CA_RATE_LIMITED', 'signing rate limit exceeded');
-          }
-          const ttlSeconds = call.request.ttlSeconds;
-          const minted = ca.mintJwtSvid({
-            identity,
-            audience: call.request.audience,
-            ...(ttlSeconds > 0 ? { ttlMs: ttlSeconds * 1000 } : {}),
-          });
-          metrics?.issued.inc({ kind: 'jwt' });
-          callback(null, {
-            token: minted.token,
-            spiffeId: minted.spiffeId,
-            expiresAtUnixMs: minted.expiresAt,
-          });
-        })
-        .catch((error: unknown) => callback(fail('jwt', error)))
-        .finally(() => stop?.());
-    },
+  const handlers: CertificateServiceHandlers = {
+    IssueX509SVID: signing(
+      'x509',
+      (request: IssueX509SVIDRequest__Output, identity): IssueX509SVIDResponse => {
+        const issued = ca.issueX509Svid({
+          csr: request.csr,
+          identity,
+          ...(request.ttlSeconds > 0 ? { ttlMs: request.ttlSeconds * 1000 } : {}),
+        });
+        return {
+          spiffeId: issued.spiffeId,
+          certChain: [...issued.chain],
+          bundle: bundleMessage(issued.bundle),
+          expiresAtUnixMs: issued.expiresAt,
+        };
+      },
+    ),
+
+    MintJWTSVID: signing('jwt', (request: MintJWTSVIDRequest__Output, identity): MintJWTSVIDResponse => {
+      const minted = ca.mintJwtSvid({
+        identity,
+        audience: request.audience,
+        ...(request.ttlSeconds > 0 ? { ttlMs: request.ttlSeconds * 1000 } : {}),
+      });
+      return { token: minted.token, spiffeId: minted.spiffeId, expiresAtUnixMs: minted.expiresAt };
+    }),
 
     WatchTrustBundle(call: ServerWritableStream<WatchTrustBundleRequest__Output, TrustBundle>) {
       caller(call)

@@ -50,6 +50,7 @@ export async function startTestCaServer(
     rootValidityMs?: number;
     logger?: Logger;
     port?: number;
+    signingTurnMs?: number;
   } = {},
 ): Promise<TestCaServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lanyard-ca-'));
@@ -89,6 +90,7 @@ export async function startTestCaServer(
     ...(options.ratePerSecond ? { ratePerSecond: options.ratePerSecond } : {}),
     ...(options.attestationsPerSecond ? { attestationsPerSecond: options.attestationsPerSecond } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.signingTurnMs !== undefined ? { signingTurnMs: options.signingTurnMs } : {}),
   });
   return {
     address: `127.0.0.1:${server.port}`,

@@ -168,8 +168,20 @@ describe('benchmarks in --smoke mode', () => {
     async () => {
       const result = await smoke('spire.ts', 'spire');
       expect(result).toMatchObject({
-        ratios: { x509: { throughput: finite, p99: finite }, jwt: { throughput: finite, p99: finite } },
+        ratios: {
+          x509: { throughput: finite, p99: finite, throughputPerRound: [finite] },
+          jwt: { throughput: finite, p99: finite, throughputPerRound: [finite] },
+        },
       });
+      const { summary } = result as { summary: Record<string, unknown> };
+      for (const name of ['lanyard x509', 'spire x509', 'lanyard jwt', 'spire jwt']) {
+        expect(summary[name]).toMatchObject({
+          perSecond: finite,
+          cpuMicrosPerCall: { server: finite, client: finite },
+          busy: { server: finite, client: finite, cores: expect.arrayContaining([finite]) as unknown },
+        });
+      }
+      expect(summary['lanyard x509']).toMatchObject({ busy: { serverMainThread: finite } });
     },
     60 * MINUTES,
   );
