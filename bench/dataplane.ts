@@ -20,7 +20,7 @@ import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { freePorts } from '../test/helpers/ports.ts';
 import { BENCH_PATH as PATH, BENCH_RULES as RULES, benchPolicy } from './lib/dataplane-policy.ts';
-import { compiledLanyard } from './lib/lanyard-build.ts';
+import { builtLanyard } from './lib/lanyard-build.ts';
 import { nodeProxySource } from './lib/node-proxy.ts';
 import {
   childPids,
@@ -67,7 +67,7 @@ const vegeta = goProgram({
   pkg: 'github.com/tsenart/vegeta/v12',
   binary: 'vegeta',
 }).binary;
-const lanyardMain = compiledLanyard();
+const lanyardBin = await builtLanyard();
 pinSelf(Number(LOAD_CORE));
 
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-dataplane-'));
@@ -213,8 +213,9 @@ function sidecar(name: string, ports: { inbound: number; outbound: number; admin
   const profile = PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
     : [];
-  // The node flags of the injected sidecar container, so that memory is measured as it runs.
-  return pinned(SERVER_CORE, process.execPath, [...SIDECAR_NODE_FLAGS, ...profile, lanyardMain, 'sidecar'], {
+  // The injected sidecar container's command line (its node flags, bin/lanyard.js of the
+  // image's layout, which runs the sidecar's bundle), so that memory is measured as it runs.
+  return pinned(SERVER_CORE, process.execPath, [...SIDECAR_NODE_FLAGS, ...profile, lanyardBin, 'sidecar'], {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     LANYARD_CONTROL_PLANE: controlPlane.address,
@@ -646,7 +647,7 @@ const result = {
       [LOAD_CORE]: 'load generators (vegeta, wrk), this script, the control plane (idle during load)',
       [SERVER_CORE]: 'app, nginx client + server workers, Lanyard client + server sidecars',
     },
-    lanyard: `compiled sidecar processes (node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
+    lanyard: `sidecar processes run as injected (bin/lanyard.js, the single-file bundle; node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
     nginx: `${spawnSync(nginx, ['-v'], { encoding: 'utf8' }).stderr.trim()}, worker_processes 1 each, TLS 1.3, upstream keepalive`,
     node: `node:http in, node:https out with a keep-alive Agent (client side); node:https with requestCert in, node:http keep-alive Agent out (server side); no policy, no logging (node ${process.version})`,
   },
