@@ -626,6 +626,23 @@ for (const path of paths) {
   closed[path.name] = { load: result, ...costs };
 }
 
+// After idle: each path rests IDLE_SECONDS, then takes the first seconds of a burst (measured,
+// no warm-up), to show what a pod idle between bursts sees: pooled connections closed while
+// idle, and V8's work after an idle period (docs/sidecar.md#memory).
+const IDLE_SECONDS = SMOKE ? 1 : 20;
+const COLD_RATE = 500;
+const afterIdle: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }> = {};
+for (const path of paths) {
+  console.error(`bench: ${path.name} at ${COLD_RATE} rps for 2 s after ${IDLE_SECONDS} s idle`);
+  await sleep(IDLE_SECONDS * 1000);
+  const { result, ...costs } = await measure(
+    path,
+    (r: OpenLoop) => r.requests,
+    () => openLoop(path, COLD_RATE, 2),
+  )();
+  afterIdle[path.name] = { load: result, ...costs };
+}
+
 export type DataplaneResult = typeof result;
 const result = {
   benchmark: 'dataplane',
@@ -654,6 +671,7 @@ const result = {
   idleRss,
   open,
   closed,
+  afterIdle: { idleSeconds: IDLE_SECONDS, rate: COLD_RATE, seconds: 2, paths: afterIdle },
 };
 const file = writeResult('dataplane', result);
 console.log(`bench: wrote ${file}`);
@@ -678,6 +696,15 @@ for (const path of paths) {
         )
         .join(', ') +
       (entry.newConnections === undefined ? '' : `; ${entry.newConnections} new mTLS connections`),
+  );
+}
+
+for (const path of paths) {
+  const { load, costs, newConnections } = afterIdle[path.name]!;
+  console.log(
+    `after ${IDLE_SECONDS} s idle ${path.name.padEnd(8)} p50 ${load.latencyMs.p50.toFixed(3)} p99 ${load.latencyMs.p99.toFixed(3)} max ${load.latencyMs.max.toFixed(3)} ms; ` +
+      costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', ') +
+      (newConnections === undefined ? '' : `; ${newConnections} new mTLS connections`),
   );
 }
 
