@@ -1,7 +1,8 @@
 # The Lanyard image: `lanyard controller` by default; the same image runs `lanyard sidecar`.
 # Build: docker build -t lanyard .
 
-# Build stage: all dependencies, compile TypeScript to dist/.
+# Build stage: all dependencies, compile TypeScript to dist/ and bundle the sidecar into
+# dist/sidecar.cjs (what `lanyard sidecar` runs in this image).
 FROM node:22.12-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -16,6 +17,7 @@ COPY sidecar sidecar
 COPY cli cli
 COPY dev dev
 COPY examples examples
+COPY scripts scripts
 RUN npm run build
 
 # Production dependencies only, installed apart from the build's dev dependencies.

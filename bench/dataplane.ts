@@ -20,7 +20,7 @@ import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { freePorts } from '../test/helpers/ports.ts';
 import { BENCH_PATH as PATH, BENCH_RULES as RULES, benchPolicy } from './lib/dataplane-policy.ts';
-import { compiledLanyard } from './lib/lanyard-build.ts';
+import { builtLanyard } from './lib/lanyard-build.ts';
 import { nodeProxySource } from './lib/node-proxy.ts';
 import {
   childPids,
@@ -67,7 +67,7 @@ const vegeta = goProgram({
   pkg: 'github.com/tsenart/vegeta/v12',
   binary: 'vegeta',
 }).binary;
-const lanyardMain = compiledLanyard();
+const lanyardBin = await builtLanyard();
 pinSelf(Number(LOAD_CORE));
 
 const dir = mkdtempSync(join(tmpdir(), 'lanyard-bench-dataplane-'));
@@ -213,8 +213,9 @@ function sidecar(name: string, ports: { inbound: number; outbound: number; admin
   const profile = PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
     : [];
-  // The node flags of the injected sidecar container, so that memory is measured as it runs.
-  return pinned(SERVER_CORE, process.execPath, [...SIDECAR_NODE_FLAGS, ...profile, lanyardMain, 'sidecar'], {
+  // The injected sidecar container's command line (its node flags, bin/lanyard.js of the
+  // image's layout, which runs the sidecar's bundle), so that memory is measured as it runs.
+  return pinned(SERVER_CORE, process.execPath, [...SIDECAR_NODE_FLAGS, ...profile, lanyardBin, 'sidecar'], {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     LANYARD_CONTROL_PLANE: controlPlane.address,
@@ -625,6 +626,23 @@ for (const path of paths) {
   closed[path.name] = { load: result, ...costs };
 }
 
+// After idle: each path rests IDLE_SECONDS, then takes the first seconds of a burst (measured,
+// no warm-up), to show what a pod idle between bursts sees: pooled connections closed while
+// idle, and V8's work after an idle period (docs/sidecar.md#memory).
+const IDLE_SECONDS = SMOKE ? 1 : 20;
+const COLD_RATE = 500;
+const afterIdle: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }> = {};
+for (const path of paths) {
+  console.error(`bench: ${path.name} at ${COLD_RATE} rps for 2 s after ${IDLE_SECONDS} s idle`);
+  await sleep(IDLE_SECONDS * 1000);
+  const { result, ...costs } = await measure(
+    path,
+    (r: OpenLoop) => r.requests,
+    () => openLoop(path, COLD_RATE, 2),
+  )();
+  afterIdle[path.name] = { load: result, ...costs };
+}
+
 export type DataplaneResult = typeof result;
 const result = {
   benchmark: 'dataplane',
@@ -646,13 +664,14 @@ const result = {
       [LOAD_CORE]: 'load generators (vegeta, wrk), this script, the control plane (idle during load)',
       [SERVER_CORE]: 'app, nginx client + server workers, Lanyard client + server sidecars',
     },
-    lanyard: `compiled sidecar processes (node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
+    lanyard: `sidecar processes run as injected (bin/lanyard.js, the single-file bundle; node ${process.version}), ${RULES}-rule AuthPolicy, ES256 user JWT`,
     nginx: `${spawnSync(nginx, ['-v'], { encoding: 'utf8' }).stderr.trim()}, worker_processes 1 each, TLS 1.3, upstream keepalive`,
     node: `node:http in, node:https out with a keep-alive Agent (client side); node:https with requestCert in, node:http keep-alive Agent out (server side); no policy, no logging (node ${process.version})`,
   },
   idleRss,
   open,
   closed,
+  afterIdle: { idleSeconds: IDLE_SECONDS, rate: COLD_RATE, seconds: 2, paths: afterIdle },
 };
 const file = writeResult('dataplane', result);
 console.log(`bench: wrote ${file}`);
@@ -677,6 +696,15 @@ for (const path of paths) {
         )
         .join(', ') +
       (entry.newConnections === undefined ? '' : `; ${entry.newConnections} new mTLS connections`),
+  );
+}
+
+for (const path of paths) {
+  const { load, costs, newConnections } = afterIdle[path.name]!;
+  console.log(
+    `after ${IDLE_SECONDS} s idle ${path.name.padEnd(8)} p50 ${load.latencyMs.p50.toFixed(3)} p99 ${load.latencyMs.p99.toFixed(3)} max ${load.latencyMs.max.toFixed(3)} ms; ` +
+      costs.map((c) => `${c.role} ${c.cpuSecondsPer1000.toFixed(3)} cpu-s/1000`).join(', ') +
+      (newConnections === undefined ? '' : `; ${newConnections} new mTLS connections`),
   );
 }
 

@@ -50,7 +50,12 @@ describe('injectPod', () => {
 
   it('gives the sidecar the env that sidecar/config.ts reads', () => {
     const sidecar = container(injected('pod-create'), 'lanyard-sidecar');
-    expect(sidecar.command).toEqual(['node', '--max-semi-space-size=2', 'bin/lanyard.js']);
+    expect(sidecar.command).toEqual([
+      'node',
+      '--max-semi-space-size=2',
+      '--v8-pool-size=1',
+      'bin/lanyard.js',
+    ]);
     expect(sidecar.args).toEqual(['sidecar']);
     expect(env(sidecar)).toMatchObject({
       LANYARD_CONTROL_PLANE: 'lanyard-controller.lanyard-system.svc:15012',
