@@ -626,14 +626,16 @@ for (const path of paths) {
   closed[path.name] = { load: result, ...costs };
 }
 
-// After idle: each path rests IDLE_SECONDS, then takes the first seconds of a burst (measured,
-// no warm-up), to show what a pod idle between bursts sees: pooled connections closed while
-// idle, and V8's work after an idle period (docs/sidecar.md#memory).
+// After idle: each path is used (1 s, unmeasured), rests IDLE_SECONDS, then takes the first
+// seconds of a burst (measured), to show what a pod idle between bursts sees: pooled
+// connections closed while idle, and V8's work after an idle period (docs/sidecar.md#memory).
+// The use first makes the rest exactly IDLE_SECONDS for each path, not longer for the last.
 const IDLE_SECONDS = SMOKE ? 1 : 20;
 const COLD_RATE = 500;
 const afterIdle: Record<string, { load: OpenLoop; costs: ProxyCost[]; newConnections?: number }> = {};
 for (const path of paths) {
   console.error(`bench: ${path.name} at ${COLD_RATE} rps for 2 s after ${IDLE_SECONDS} s idle`);
+  await openLoop(path, COLD_RATE, 1);
   await sleep(IDLE_SECONDS * 1000);
   const { result, ...costs } = await measure(
     path,

@@ -148,6 +148,27 @@ if (dataplane) {
     lines.push(`- ${name}: ${idleRss[name]!.map((p) => `${p.role} ${mb(p.rssBytes)}`).join(', ')}`);
   }
   lines.push('');
+  // Results written before the after-idle step existed have none.
+  const { afterIdle } = dataplane as Partial<typeof dataplane>;
+  if (afterIdle) {
+    lines.push(
+      `### After ${afterIdle.idleSeconds} s idle`,
+      '',
+      `Each path used for 1 s, then idle for ${afterIdle.idleSeconds} s, then the first ${afterIdle.seconds} s at ${afterIdle.rate} requests/s (no warm-up): what a pod sees when a burst follows a quiet spell.`,
+      '',
+      '| path | p50 ms | p99 ms | max ms | CPU s per 1000 requests (client, server proxy) | new mTLS connections |',
+      '| --- | --- | --- | --- | --- | --- |',
+    );
+    for (const name of allPaths) {
+      const entry = afterIdle.paths[name];
+      if (!entry) continue;
+      const l = entry.load.latencyMs;
+      lines.push(
+        `| ${name} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)} | ${entry.costs.map((c) => n(c.cpuSecondsPer1000, 3)).join(', ')} | ${entry.newConnections ?? ''} |`,
+      );
+    }
+    lines.push('');
+  }
 
   const rate1000 = (name: string) => open[name]!.find((e) => e.load.rate === 1000)!;
   if (setup.rates.includes(1000)) {
