@@ -122,14 +122,28 @@ if (dataplane) {
     }
   }
   lines.push('', '### Closed loop (saturation)', '');
+  // Results written before the closed loop ran in rounds have one round and no list.
+  const rounds = (name: string) =>
+    (closed[name] as { roundsRequestsPerSecond?: number[] }).roundsRequestsPerSecond ?? [
+      closed[name]!.load.requestsPerSecond,
+    ];
+  if (rounds('direct').length > 1)
+    lines.push(
+      `${rounds('direct').length} interleaved rounds per path; the table shows each path's median round (by requests/s), with every round's rate beside it.`,
+      '',
+    );
   lines.push(
-    '| path | requests/s | p50 ms | p99 ms | non-2xx | CPU s per 1000 requests (client, server proxy; share in the kernel) |',
+    '| path | requests/s | rounds (requests/s) | p50 ms | p99 ms | non-2xx | CPU s per 1000 requests (client, server proxy; share in the kernel) |',
   );
-  lines.push('| --- | --- | --- | --- | --- | --- |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
   for (const name of allPaths) {
     const c = closed[name]!;
     lines.push(
-      `| ${name} | ${n(c.load.requestsPerSecond)} | ${ms(c.load.latencyMs.p50)} | ${ms(c.load.latencyMs.p99)} | ${c.load.non2xx} | ${c.costs.map(cpuCell).join(', ')} |`,
+      `| ${name} | ${n(c.load.requestsPerSecond)} | ${rounds(name)
+        .map((r) => n(r))
+        .join(
+          ', ',
+        )} | ${ms(c.load.latencyMs.p50)} | ${ms(c.load.latencyMs.p99)} | ${c.load.non2xx} | ${c.costs.map(cpuCell).join(', ')} |`,
     );
   }
   lines.push('', '### CPU and memory per proxy process', '');

@@ -66,7 +66,17 @@ describe('benchmarks in --smoke mode', () => {
           string,
           { load: { rate: number; requests: number; errors: number }; costs: unknown[] }[]
         >;
-        closed: Record<string, { load: { requestsPerSecond: number; non2xx: number }; costs: unknown[] }>;
+        closed: Record<
+          string,
+          {
+            load: { requestsPerSecond: number; non2xx: number };
+            costs: unknown[];
+            roundsRequestsPerSecond: number[];
+          }
+        >;
+        afterIdle: {
+          paths: Record<string, { load: { requests: number; errors: number }; costs: unknown[] }>;
+        };
       };
       expect(result.setup.smoke).toBe(true);
       for (const path of ['direct', 'nginx', 'node', 'lanyard']) {
@@ -76,6 +86,12 @@ describe('benchmarks in --smoke mode', () => {
           expect(entry.load.errors).toBe(0);
         }
         expect(result.closed[path]!.load).toMatchObject({ requestsPerSecond: finite, non2xx: 0 });
+        // One round in a smoke run; the median round is the one kept.
+        expect(result.closed[path]!.roundsRequestsPerSecond).toEqual([
+          result.closed[path]!.load.requestsPerSecond,
+        ]);
+        expect(result.afterIdle.paths[path]!.load.requests).toBeGreaterThan(0);
+        expect(result.afterIdle.paths[path]!.load.errors).toBe(0);
       }
       for (const path of ['nginx', 'node', 'lanyard']) {
         expect(result.idleRss[path]!.map((p) => p.role)).toEqual(['client', 'server']);
@@ -91,6 +107,7 @@ describe('benchmarks in --smoke mode', () => {
         ]);
       }
       expect(result.closed.lanyard).toMatchObject({ newConnections: finite });
+      expect(result.afterIdle.paths.lanyard).toMatchObject({ newConnections: finite });
     },
     15 * MINUTES,
   );
