@@ -102,11 +102,15 @@ export class Http1Pool {
     this.sweeper = new Sweeper(period, (now) => this.closeIdle(now));
   }
 
-  /** Closes the connections idle for about idleTimeoutMs; they leave the pool as they close. */
+  /** Closes the connections idle for about idleTimeoutMs, taking them out of the pool at once. */
   private closeIdle(now: number): void {
-    for (const connection of this.idle)
+    let kept = 0;
+    for (const connection of this.idle) {
       if (now - connection.idleSince >= this.idleLimitMs) connection.socket.destroy();
-    if (this.idle.length === 0) this.sweeper.stop();
+      else this.idle[kept++] = connection;
+    }
+    this.idle.length = kept;
+    if (kept === 0) this.sweeper.stop();
   }
 
   request(request: UpstreamRequest, handlers: UpstreamHandlers): UpstreamExchange {
@@ -134,7 +138,9 @@ export class Http1Pool {
 
   dispatch(attempt: Attempt, fresh = false): void {
     if (this.retired) return attempt.fail(new UpstreamError('closed', 'proxy closing'));
-    const reused = fresh ? undefined : this.idle.pop();
+    let reused = fresh ? undefined : this.idle.pop();
+    // A destroyed socket stays listed until its 'close' event (a tick later): never hand it out.
+    while (reused?.socket.destroyed) reused = this.idle.pop();
     if (reused) {
       this.busy.add(reused);
       return reused.start(attempt, true);
