@@ -42,6 +42,19 @@ function get(pool: Http1Pool): Promise<UpstreamResponse | UpstreamError> {
   });
 }
 
+/** An engine server answering "ok" to every request, and a raw client connected to it. */
+async function okServerAndClient(headersTimeoutMs: number) {
+  const server = createHttp1Server({
+    handle: (exchange) => exchange.respond(200, [], 'ok'),
+    headersTimeoutMs,
+  });
+  const port = await listen((socket) => server.serve(socket));
+  const client = connect({ host: '127.0.0.1', port });
+  let received = '';
+  client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  return { server, client, received: () => received };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(condition: () => boolean, withinMs = 5_000): Promise<boolean> {
@@ -87,38 +100,24 @@ describe('engine deadlines', () => {
   });
 
   it('answers 408 when the next head on a kept-alive connection does not complete in time', async () => {
-    const server = createHttp1Server({
-      handle: (exchange) => exchange.respond(200, [], 'ok'),
-      headersTimeoutMs: 150,
-    });
-    const port = await listen((socket) => server.serve(socket));
-    const client = connect({ host: '127.0.0.1', port });
-    let received = '';
-    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const { server, client, received } = await okServerAndClient(150);
     const ended = new Promise((resolve) => client.on('close', resolve));
     client.write('GET /one HTTP/1.1\r\nhost: a\r\n\r\n');
     await sleep(100);
     client.write('GET /two HTTP/1.1\r\nhost: a\r\n'); // never finished
     await ended;
-    expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(received()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(server.connections).toBe(0);
   });
 
   it('keeps a kept-alive connection with no next head started open past the head deadline', async () => {
-    const server = createHttp1Server({
-      handle: (exchange) => exchange.respond(200, [], 'ok'),
-      headersTimeoutMs: 100,
-    });
-    const port = await listen((socket) => server.serve(socket));
-    const client = connect({ host: '127.0.0.1', port });
-    let received = '';
-    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const { client, received } = await okServerAndClient(100);
     client.write('GET /one HTTP/1.1\r\nhost: a\r\n\r\n');
-    expect(await until(() => received.includes('\r\n\r\nok'))).toBe(true);
+    expect(await until(() => received().includes('\r\n\r\nok'))).toBe(true);
     await sleep(400); // four head deadlines, idle: no head has started
     expect(client.destroyed || client.readableEnded).toBe(false);
     client.write('GET /two HTTP/1.1\r\nhost: a\r\n\r\n');
-    expect(await until(() => received.split('HTTP/1.1 200 OK').length === 3)).toBe(true);
+    expect(await until(() => received().split('HTTP/1.1 200 OK').length === 3)).toBe(true);
     client.destroy();
   });
 });
