@@ -28,7 +28,7 @@ export async function runSidecar(_args: string[], io: CliIo): Promise<number> {
   });
   const buffered = createBufferedLog({
     name: 'lanyard-sidecar',
-    onDrop: () => droppedLines.inc(),
+    onDrop: (lines) => droppedLines.inc(lines),
   });
   const { log } = buffered;
   const sidecar = await startSidecar(config, { log, infoJson: buffered.infoJson, registry });
