@@ -54,6 +54,7 @@ describe('injectPod', () => {
       'node',
       '--max-semi-space-size=2',
       '--v8-pool-size=1',
+      '--heap-growing-percent=50',
       'bin/lanyard.js',
     ]);
     expect(sidecar.args).toEqual(['sidecar']);
