@@ -83,6 +83,18 @@ describe('buffered log destination', () => {
     expect(report).toMatchObject({ dropped, droppedTotal: dropped, level: 40 });
   });
 
+  it('drops and counts a line logged after close, without throwing', async () => {
+    const file = tempFile();
+    const buffered = createBufferedLog({ name: 'test', fd: openSync(file, 'w') });
+    buffered.log.info({ i: 0 }, 'decision');
+    await buffered.close();
+    expect(() => buffered.log.info({ i: 1 }, 'late')).not.toThrow();
+    expect(() => buffered.infoJson('"i":2', 'late')).not.toThrow();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(buffered.dropped()).toBe(2);
+    expect(lines(file).map((line) => line.i)).toEqual([0]);
+  });
+
   it('flushes what is buffered when the process exits', () => {
     const script = `
       import { createBufferedLog } from './cli/log-destination.ts';

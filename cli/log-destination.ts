@@ -46,6 +46,7 @@ class LineBatch implements DestinationStream {
   private lines: string[] = [];
   private chars = 0;
   private scheduled = false;
+  private closed = false;
   private readonly handOverSoon = () => {
     this.scheduled = false;
     this.handOver();
@@ -54,9 +55,12 @@ class LineBatch implements DestinationStream {
   constructor(
     private readonly stream: DestinationStream,
     private readonly batchChars: number,
+    private readonly droppedLate: () => void,
   ) {}
 
   write(line: string): void {
+    // The stream has ended: a late line is dropped and counted, never written to a closed file.
+    if (this.closed) return this.droppedLate();
     this.lines.push(line);
     this.chars += line.length;
     if (this.chars >= this.batchChars) this.handOver();
@@ -64,6 +68,12 @@ class LineBatch implements DestinationStream {
       this.scheduled = true;
       setImmediate(this.handOverSoon);
     }
+  }
+
+  /** Hands over what is gathered; every later line is dropped. */
+  close(): void {
+    this.handOver();
+    this.closed = true;
   }
 
   /** Hands the gathered lines to the stream as one write. */
@@ -95,13 +105,14 @@ export function createBufferedLog(options: BufferedLogOptions): BufferedLog {
   let dropped = 0;
   let reported = 0;
   // sonic-boom drops a whole write (a batch) that does not fit; every line of it is counted.
-  stream.on('drop', (data: string) => {
-    const lines = countLines(data);
+  const drop = (lines: number) => {
     dropped += lines;
     options.onDrop?.(lines);
-  });
+  };
+  stream.on('drop', (data: string) => drop(countLines(data)));
   // Batches no longer than a quarter of the bound, so that one batch never fills it alone.
-  const batch = new LineBatch(stream, Math.max(1, Math.min(minLength, Math.floor(maxBufferBytes / 4))));
+  const batchChars = Math.max(1, Math.min(minLength, Math.floor(maxBufferBytes / 4)));
+  const batch = new LineBatch(stream, batchChars, () => drop(1));
   const log = pino({ name: options.name }, batch);
   // pid, hostname and name, as pino writes them after the time: `,"pid":1,"hostname":"h",...`.
   const bindings = (log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym];
@@ -140,7 +151,7 @@ export function createBufferedLog(options: BufferedLogOptions): BufferedLog {
       new Promise<void>((resolve) => {
         clearInterval(reporter);
         process.off('exit', flushSync);
-        batch.handOver();
+        batch.close();
         flushSync();
         stream.once('close', () => resolve());
         stream.end();
