@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../scripts/bundle-sidecar.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -54,8 +54,12 @@ describe('lanyard sidecar process', () => {
 
   // What the image runs: bin/lanyard.js hands `sidecar` to the single-file bundle.
   describe('bundled as the image ships it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lanyard-sidecar-bundle-'));
+    let dir = '';
     let inputs: string[] = [];
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'lanyard-sidecar-bundle-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('bundles none of those modules, nor a .proto parser or the YAML policy loader', async () => {
       mkdirSync(join(dir, 'dist'));
@@ -80,7 +84,6 @@ describe('lanyard sidecar process', () => {
         encoding: 'utf8',
         timeout: 60_000,
       });
-      rmSync(dir, { recursive: true, force: true });
       expect(result.stderr).toBe('lanyard sidecar: LANYARD_ROOTS_FILE is required\n');
       expect(result.status).toBe(2);
     }, 60_000);
