@@ -1,7 +1,7 @@
 // An asynchronous, buffered log destination for processes that log on every request (the
 // sidecar's decision log): lines are gathered into writes of at least minLength bytes and
 // written without blocking the event loop, at the latest after flushEveryMs. The buffer is
-// bounded; a line that does not fit is dropped and counted (never silently: the count is a
+// bounded; lines that do not fit are dropped and counted (never silently: the count is a
 // metric and a warning line). Whatever is buffered is written synchronously on exit.
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { InfoJsonWriter, Logger } from '../lib/logger.ts';
