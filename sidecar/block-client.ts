@@ -13,20 +13,13 @@ import {
   type BlockSnapshotReceived,
 } from '../proto/load-blocks.ts';
 import { parseBlockSnapshot, type BlockSet, type SnapshotFault } from './block-set.ts';
-import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
+import { controlPlaneClient, type ControlPlaneTarget } from './control-plane-credentials.ts';
 import { StreamKeeper } from './control-plane-stream.ts';
-import type { TlsMaterial } from './listener.ts';
 
 export type SnapshotOutcome =
   { accepted: true; version: string; blocks: number } | { accepted: false; fault: SnapshotFault };
 
-export interface BlockClientOptions {
-  /** host:port of the control plane's gRPC endpoint. */
-  address: string;
-  /** The SPIFFE ID the control plane must present. */
-  serverId: string;
-  trustDomain: string;
-  tls: () => TlsMaterial;
+export interface BlockClientOptions extends ControlPlaneTarget {
   /** Where accepted snapshots go; the inbound pipeline reads it. */
   blocks: BlockSet;
   onSnapshot?: (outcome: SnapshotOutcome) => void;
@@ -81,13 +74,7 @@ export class BlockClient {
   }
 
   private open() {
-    const channel = controlPlaneCredentials(
-      this.options.tls(),
-      this.options.trustDomain,
-      this.options.serverId,
-    );
-    const client = new (loadBlocksProto().BlockService)(this.options.address, channel, {
-      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
+    const client = controlPlaneClient(loadBlocksProto().BlockService, this.options, {
       'grpc.max_receive_message_length': MAX_BLOCK_SNAPSHOT_BYTES,
       // The server speaks only on change: pings find a dead connection in a quiet stream.
       'grpc.keepalive_time_ms': 30_000,

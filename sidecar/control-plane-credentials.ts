@@ -2,7 +2,7 @@
 // and the server recognised by its SPIFFE ID, not by a DNS name.
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { verifyPeer } from '../lib/peer.ts';
 import type { TlsMaterial } from './listener.ts';
 
@@ -27,6 +27,39 @@ export function controlPlaneCredentials(
         });
         return verdict.ok ? undefined : new Error(verdict.reason);
       },
+    },
+  );
+}
+
+/** Where a sidecar's control-plane client connects, and with which SVID. */
+export interface ControlPlaneTarget {
+  /** host:port of the control plane's gRPC endpoint. */
+  address: string;
+  /** The SPIFFE ID the control plane must present. */
+  serverId: string;
+  trustDomain: string;
+  /** The current SVID and bundle, read for each new channel. */
+  tls: () => TlsMaterial;
+}
+
+type ServiceClientClass<Client> = new (
+  address: string,
+  credentials: ChannelCredentials,
+  options: Partial<ChannelOptions>,
+) => Client;
+
+/** A client of `Service` on a new channel to the control plane, with the current SVID. */
+export function controlPlaneClient<Client>(
+  Service: ServiceClientClass<Client>,
+  target: ControlPlaneTarget,
+  channelOptions: Partial<ChannelOptions> = {},
+): Client {
+  return new Service(
+    target.address,
+    controlPlaneCredentials(target.tls(), target.trustDomain, target.serverId),
+    {
+      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
+      ...channelOptions,
     },
   );
 }

@@ -13,19 +13,12 @@ import {
   type EventBatchMessage,
 } from '../proto/load-events.ts';
 import type { DecisionRecord } from './app-forwarder.ts';
-import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
-import type { TlsMaterial } from './listener.ts';
+import { controlPlaneClient, type ControlPlaneTarget } from './control-plane-credentials.ts';
 import { tokenFailureOfReason } from './token-facts.ts';
 
 export { tokenId } from './token-facts.ts';
 
-export interface EventReporterOptions {
-  /** host:port of the control plane's gRPC endpoint. */
-  address: string;
-  /** The SPIFFE ID the control plane must present. */
-  serverId: string;
-  trustDomain: string;
-  tls: () => TlsMaterial;
+export interface EventReporterOptions extends ControlPlaneTarget {
   /** Events kept while waiting to be sent; more are dropped and counted. Default 5 000. */
   maxBuffer?: number;
   /** Most events per batch (the server refuses more than 500). Default 200. */
@@ -164,14 +157,7 @@ export class EventReporter {
   }
 
   private connect(): void {
-    const channel = controlPlaneCredentials(
-      this.options.tls(),
-      this.options.trustDomain,
-      this.options.serverId,
-    );
-    const client = new (loadEventsProto().EventService)(this.options.address, channel, {
-      'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
-    });
+    const client = controlPlaneClient(loadEventsProto().EventService, this.options);
     const close = () => client.close();
     this.closeClient = close;
     const retryLater = (reason: string) => {

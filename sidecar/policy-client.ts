@@ -9,18 +9,11 @@ import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { WorkloadPolicy } from '../lib/policy/index.ts';
 import { loadPolicyProto, type PolicySnapshotMessage } from '../proto/load-policy.ts';
 import type { WatchRequest } from '../proto/generated/lanyard/policy/v1/WatchRequest.ts';
-import { CONTROL_PLANE_TARGET_NAME, controlPlaneCredentials } from './control-plane-credentials.ts';
+import { controlPlaneClient, type ControlPlaneTarget } from './control-plane-credentials.ts';
 import { StreamKeeper } from './control-plane-stream.ts';
-import type { TlsMaterial } from './listener.ts';
 
-export interface PolicyClientOptions {
-  /** host:port of the control plane's gRPC endpoint. */
-  address: string;
-  /** The SPIFFE ID the control plane must present. */
-  serverId: string;
-  trustDomain: string;
+export interface PolicyClientOptions extends ControlPlaneTarget {
   podName: string;
-  tls: () => TlsMaterial;
   onPolicy: (policy: WorkloadPolicy, version: string) => void;
   backoff?: Backoff;
   log?: Logger;
@@ -38,14 +31,7 @@ export class PolicyClient {
     this.log = options.log ?? silentLogger;
     this.keeper = new StreamKeeper({
       open: () => {
-        const channel = controlPlaneCredentials(
-          this.options.tls(),
-          this.options.trustDomain,
-          this.options.serverId,
-        );
-        const client = new (loadPolicyProto().PolicyService)(this.options.address, channel, {
-          'grpc.ssl_target_name_override': CONTROL_PLANE_TARGET_NAME,
-        });
+        const client = controlPlaneClient(loadPolicyProto().PolicyService, this.options);
         return { stream: client.Watch(), closeChannel: () => client.close() };
       },
       opened: (stream) => {
