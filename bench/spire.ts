@@ -6,7 +6,7 @@
 // this script, their one client, to core 0. The same client code (grpc-js) mints X.509-SVIDs
 // (from the same CSRs: distinct P-256 keys with the SPIFFE ID as URI SAN) and JWT-SVIDs with
 // N concurrent callers, rounds interleaved. What differs per call is recorded in the results.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -33,6 +33,7 @@ import * as x509 from '@peculiar/x509';
 import { loadCaProto } from '../proto/load.ts';
 import {
   cpuSeconds,
+  mainThreadCpuSeconds,
   goModCache,
   goProgram,
   machine,
@@ -267,15 +268,6 @@ function coreJiffies(): { busy: number; total: number }[] {
     });
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU seconds of a process's main thread: for Node.js, the event loop's busy time. */
-function mainThreadSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 interface Figures {
   perSecond: number;
   calls: number;
@@ -295,7 +287,7 @@ interface Figures {
 async function drive(call: Call, server: number, seconds = SECONDS): Promise<Figures> {
   const isNode = server === lanyardProcess.pid;
   const coresStart = coreJiffies();
-  const mainThreadStart = isNode ? mainThreadSeconds(server) : 0;
+  const mainThreadStart = isNode ? mainThreadCpuSeconds(server) : 0;
   const serverCpuStart = cpuSeconds(server);
   const clientCpuStart = process.cpuUsage();
   const latencies: number[] = [];
@@ -326,7 +318,7 @@ async function drive(call: Call, server: number, seconds = SECONDS): Promise<Fig
     const start = coresStart[i]!;
     return (core.busy - start.busy) / Math.max(1, core.total - start.total);
   });
-  const mainThread = isNode ? mainThreadSeconds(server) - mainThreadStart : 0;
+  const mainThread = isNode ? mainThreadCpuSeconds(server) - mainThreadStart : 0;
   if (firstError) console.error(`bench: first error: ${(firstError as Error).message}`);
   latencies.sort((a, b) => a - b);
   return {

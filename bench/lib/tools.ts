@@ -79,12 +79,23 @@ export function cpuSeconds(pid: number): number {
   return user + system;
 }
 
-/** CPU seconds a process has used so far in user space and in the kernel (its system calls). */
-export function cpuTimes(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User and kernel CPU seconds from a `stat` file of /proc (a process's or one thread's). */
+function statTimes(path: string): { user: number; system: number } {
+  const stat = readFileSync(path, 'utf8');
   // The command name may hold spaces and parentheses: fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
+}
+
+/** CPU seconds a process has used so far in user space and in the kernel (its system calls). */
+export function cpuTimes(pid: number): { user: number; system: number } {
+  return statTimes(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds a process's main thread has used so far: for Node.js, the event loop's. */
+export function mainThreadCpuSeconds(pid: number): number {
+  const { user, system } = statTimes(`/proc/${pid}/task/${pid}/stat`);
+  return user + system;
 }
 
 /** Resident set size in bytes. */
