@@ -122,11 +122,7 @@ if (dataplane) {
     }
   }
   lines.push('', '### Closed loop (saturation)', '');
-  // Results written before the closed loop ran in rounds have one round and no list.
-  const rounds = (name: string) =>
-    (closed[name] as { roundsRequestsPerSecond?: number[] }).roundsRequestsPerSecond ?? [
-      closed[name]!.load.requestsPerSecond,
-    ];
+  const rounds = (name: string) => closed[name]!.roundsRequestsPerSecond;
   if (rounds('direct').length > 1)
     lines.push(
       `${rounds('direct').length} interleaved rounds per path; the table shows each path's median round (by requests/s), with every round's rate beside it.`,
@@ -162,27 +158,24 @@ if (dataplane) {
     lines.push(`- ${name}: ${idleRss[name]!.map((p) => `${p.role} ${mb(p.rssBytes)}`).join(', ')}`);
   }
   lines.push('');
-  // Results written before the after-idle step existed have none.
-  const { afterIdle } = dataplane as Partial<typeof dataplane>;
-  if (afterIdle) {
+  const { afterIdle } = dataplane;
+  lines.push(
+    `### After ${afterIdle.idleSeconds} s idle`,
+    '',
+    `Each path used for 1 s, then idle for ${afterIdle.idleSeconds} s, then the first ${afterIdle.seconds} s at ${afterIdle.rate} requests/s (no warm-up): what a pod sees when a burst follows a quiet spell.`,
+    '',
+    '| path | p50 ms | p99 ms | max ms | CPU s per 1000 requests (client, server proxy) | new mTLS connections |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  for (const name of allPaths) {
+    const entry = afterIdle.paths[name];
+    if (!entry) continue;
+    const l = entry.load.latencyMs;
     lines.push(
-      `### After ${afterIdle.idleSeconds} s idle`,
-      '',
-      `Each path used for 1 s, then idle for ${afterIdle.idleSeconds} s, then the first ${afterIdle.seconds} s at ${afterIdle.rate} requests/s (no warm-up): what a pod sees when a burst follows a quiet spell.`,
-      '',
-      '| path | p50 ms | p99 ms | max ms | CPU s per 1000 requests (client, server proxy) | new mTLS connections |',
-      '| --- | --- | --- | --- | --- | --- |',
+      `| ${name} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)} | ${entry.costs.map((c) => n(c.cpuSecondsPer1000, 3)).join(', ')} | ${entry.newConnections ?? ''} |`,
     );
-    for (const name of allPaths) {
-      const entry = afterIdle.paths[name];
-      if (!entry) continue;
-      const l = entry.load.latencyMs;
-      lines.push(
-        `| ${name} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)} | ${entry.costs.map((c) => n(c.cpuSecondsPer1000, 3)).join(', ')} | ${entry.newConnections ?? ''} |`,
-      );
-    }
-    lines.push('');
   }
+  lines.push('');
 
   const rate1000 = (name: string) => open[name]!.find((e) => e.load.rate === 1000)!;
   if (setup.rates.includes(1000)) {
@@ -289,26 +282,18 @@ if (spire) {
     '| server, SVID | issued/s | p50 ms | p99 ms | errors | server CPU µs/call | client CPU µs/call | server busy (main thread) | client busy | core 0, core 1 busy |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
-  // Results written before a field existed render it as n/a.
-  for (const [name, f] of Object.entries(spire.summary) as [
-    string,
-    Partial<(typeof spire.summary)[string]>,
-  ][]) {
-    const busy = f.busy;
-    const main = busy && busy.serverMainThread !== null ? ` (${n(busy.serverMainThread, 2)})` : '';
+  for (const [name, f] of Object.entries(spire.summary)) {
+    const { busy } = f;
+    const main = busy.serverMainThread !== null ? ` (${n(busy.serverMainThread, 2)})` : '';
     lines.push(
-      `| ${name} | ${n(f.perSecond ?? NaN)} | ${n(f.latencyMs?.p50 ?? NaN, 1)} | ${n(f.latencyMs?.p99 ?? NaN, 1)} | ${f.errors ?? 'n/a'} | ${n(f.cpuMicrosPerCall?.server ?? NaN)} | ${n(f.cpuMicrosPerCall?.client ?? NaN)} | ${busy ? n(busy.server, 2) + main : 'n/a'} | ${n(busy?.client ?? NaN, 2)} | ${busy?.cores.map((c) => n(c, 2)).join(', ') ?? 'n/a'} |`,
+      `| ${name} | ${n(f.perSecond)} | ${n(f.latencyMs.p50, 1)} | ${n(f.latencyMs.p99, 1)} | ${f.errors} | ${n(f.cpuMicrosPerCall.server)} | ${n(f.cpuMicrosPerCall.client)} | ${n(busy.server, 2) + main} | ${n(busy.client, 2)} | ${busy.cores.map((c) => n(c, 2)).join(', ')} |`,
     );
   }
   lines.push(
     '',
     'Busy: share of one core during the round; cores count every process on the machine. Lanyard/SPIRE issued/s in each pair of back-to-back rounds (the spread of the noise): ' +
       (['x509', 'jwt'] as const)
-        .map((kind) => {
-          const perRound = (spire.ratios[kind] as Partial<(typeof spire.ratios)[typeof kind]>)
-            .throughputPerRound;
-          return `${kind} ${perRound?.map((r) => n(r, 2)).join(', ') ?? 'n/a'}`;
-        })
+        .map((kind) => `${kind} ${spire.ratios[kind].throughputPerRound.map((r) => n(r, 2)).join(', ')}`)
         .join('; ') +
       '.',
     '',
